@@ -1,0 +1,139 @@
+"""`Explanation`: the one result type every method returns, and its safe on-disk form.
+
+An explanation is a saliency map plus whatever the method produced along the way (a patch order, a mask,
+a cartoon image, a loss history) and what it cost. It is saved as two files side by side, ``NAME.npz``
+(arrays, loaded with ``allow_pickle=False``) and ``NAME.json`` (everything else), never as a pickle, so a
+result can be inspected by hand and loaded without trusting its author. Both are written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Explanation:
+    """What a method says about one image and one target class.
+
+    Attributes:
+        method: method name, e.g. ``"gradcam"``.
+        target: the explained class index; ``target_name`` its name.
+        saliency: ``(H,W)`` float map at the model's input size, larger = more important.
+        model: the model spec that was explained.
+        score: the model's probability of ``target`` on the clean image.
+        order: patch indices in the order a greedy method chose them (MoXI), or by descending saliency.
+        order_scores: the method's score after each step of ``order``.
+        mask: named mask arrays (e.g. ``{"yl": ..., "yh0": ...}`` for CartoonX, ``{"pixels": ...}``).
+        cartoon: a rendered explanation image (``(H,W)`` or ``(H,W,3)``), e.g. CartoonX's cartoon.
+        history: per-step curves (loss, distortion, sparsity) of an optimiser.
+        arrays: any other named arrays a method wants to keep (raw maps at grid resolution, ...).
+        cost: ``{"seconds": ..., "passes": ...}``; passes = images pushed through the model.
+        settings: the method's settings, so the result can be reproduced.
+    """
+
+    method: str
+    target: int
+    saliency: np.ndarray
+    model: str = ""
+    target_name: str = ""
+    score: float | None = None
+    order: np.ndarray | None = None
+    order_scores: np.ndarray | None = None
+    mask: dict[str, np.ndarray] = field(default_factory=dict)
+    cartoon: np.ndarray | None = None
+    history: dict[str, np.ndarray] = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    cost: dict[str, float] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------------------------------ disk
+    def _array_items(self) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {"saliency": np.asarray(self.saliency)}
+        if self.order is not None:
+            out["order"] = np.asarray(self.order)
+        if self.order_scores is not None:
+            out["order_scores"] = np.asarray(self.order_scores)
+        if self.cartoon is not None:
+            out["cartoon"] = np.asarray(self.cartoon)
+        for prefix, group in (("mask", self.mask), ("history", self.history), ("arrays", self.arrays)):
+            for key, value in group.items():
+                out[f"{prefix}/{key}"] = np.asarray(value)
+        return out
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write ``path.npz`` and ``path.json`` atomically; returns the npz path."""
+        base = Path(path)
+        if base.suffix in (".npz", ".json"):
+            base = base.with_suffix("")
+        base.parent.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "method": self.method, "target": int(self.target), "target_name": self.target_name,
+            "model": self.model, "score": None if self.score is None else float(self.score),
+            "cost": {k: float(v) for k, v in self.cost.items()}, "settings": _jsonable(self.settings),
+            "format": "clearsight.explanation/1",
+        }
+        npz_path = base.with_name(base.name + ".npz")
+        json_path = base.with_name(base.name + ".json")
+        _atomic_write(npz_path, lambda f: np.savez_compressed(f, **self._array_items()))
+        _atomic_write(json_path, lambda f: f.write(json.dumps(meta, indent=2).encode()))
+        return npz_path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Explanation:
+        """Read an explanation written by :meth:`save` (give either file or the common stem)."""
+        base = Path(path)
+        if base.suffix in (".npz", ".json"):
+            base = base.with_suffix("")
+        meta = json.loads(base.with_name(base.name + ".json").read_text())
+        groups: dict[str, dict[str, np.ndarray]] = {"mask": {}, "history": {}, "arrays": {}}
+        plain: dict[str, np.ndarray] = {}
+        with np.load(base.with_name(base.name + ".npz"), allow_pickle=False) as data:
+            for key in data.files:
+                prefix, sep, rest = key.partition("/")
+                if sep and prefix in groups:
+                    groups[prefix][rest] = data[key]
+                else:
+                    plain[key] = data[key]
+        return cls(
+            method=meta["method"], target=meta["target"], saliency=plain["saliency"], model=meta.get("model", ""),
+            target_name=meta.get("target_name", ""), score=meta.get("score"), order=plain.get("order"),
+            order_scores=plain.get("order_scores"), cartoon=plain.get("cartoon"), mask=groups["mask"],
+            history=groups["history"], arrays=groups["arrays"], cost=meta.get("cost", {}),
+            settings=meta.get("settings", {}),
+        )
+
+
+def _jsonable(value: Any) -> Any:
+    """Settings as plain JSON (tuples to lists, numpy scalars to numbers, anything else to its repr)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    return repr(value)
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write through a temporary file in the same folder, then rename: readers never see half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,50 @@
+"""Explanation methods, one file each, all returning an `Explanation`.
+
+``build_explainer(name, options)`` is how the CLI and the experiment runner make a method from its name.
+Classes are imported lazily so that a method's optional dependencies load only when it is used. Options
+that a method does not take are refused with a clear error rather than silently ignored.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import Any
+
+from ..errors import MethodError
+from .base import Explainer
+
+#: name -> ("module:Class", fixed constructor arguments, one-line description)
+METHODS: dict[str, tuple[str, dict[str, Any], str]] = {
+    "gradcam": ("clearsight.methods.gradcam:GradCAM", {}, "Grad-CAM (CNNs and ViTs)"),
+    "gradcampp": ("clearsight.methods.gradcampp:GradCAMPlusPlus", {}, "Grad-CAM++ (CNNs and ViTs)"),
+    "rollout": ("clearsight.methods.rollout:AttentionRollout", {}, "attention rollout (ViTs only)"),
+}
+
+
+def available_methods() -> dict[str, str]:
+    """Method names and one-line descriptions."""
+    return {name: desc for name, (_, _, desc) in METHODS.items()}
+
+
+def explainer_class(name: str) -> tuple[type[Explainer], dict[str, Any]]:
+    if name not in METHODS:
+        raise MethodError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
+    target, fixed, _ = METHODS[name]
+    module_name, _, cls_name = target.partition(":")
+    return getattr(importlib.import_module(module_name), cls_name), fixed
+
+
+def build_explainer(name: str, options: dict[str, Any] | None = None) -> Explainer:
+    """Make the method ``name`` with ``options`` (None values are dropped); unknown options are an error."""
+    cls, fixed = explainer_class(name)
+    given = {k: v for k, v in (options or {}).items() if v is not None}
+    accepted = inspect.signature(cls.__init__).parameters
+    wrong = sorted(k for k in given if k not in accepted or k in fixed)
+    if wrong:
+        flags = ", ".join("--" + k.replace("_", "-") for k in wrong)
+        raise MethodError(f"{flags} does not apply to method {name}")
+    return cls(**fixed, **given)
+
+
+__all__ = ["METHODS", "Explainer", "available_methods", "build_explainer", "explainer_class"]

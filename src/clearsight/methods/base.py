@@ -1,0 +1,69 @@
+"""What every explainer shares: the `explain` contract, target resolution and cost accounting."""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+import torch
+
+from ..explanation import Explanation
+from ..models import Classifier
+
+
+class Explainer(ABC):
+    """An explanation method. Construct it with its settings, then call :meth:`explain` per image.
+
+    Explainers are stateless between calls: everything an explanation depends on is in the constructor
+    arguments (recorded in ``Explanation.settings``) and the ``explain`` arguments.
+    """
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def explain(self, clf: Classifier, image: torch.Tensor, target: int | str | None = None) -> Explanation:
+        """Explain ``clf``'s score for ``target`` (default: its prediction) on one ``(3,H,W)`` image."""
+
+    def settings(self) -> dict[str, Any]:
+        """The constructor settings, for the record."""
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+
+class CostMeter:
+    """Measures wall time and model passes of a block of work on one classifier."""
+
+    def __init__(self, clf: Classifier) -> None:
+        self.clf = clf
+        self.seconds = 0.0
+        self.passes = 0
+
+    @contextmanager
+    def measure(self) -> Iterator[CostMeter]:
+        start_t, start_p = time.perf_counter(), self.clf.passes
+        try:
+            yield self
+        finally:
+            self.seconds += time.perf_counter() - start_t
+            self.passes += self.clf.passes - start_p
+
+    def as_dict(self) -> dict[str, float]:
+        return {"seconds": self.seconds, "passes": float(self.passes)}
+
+
+def prepare_call(clf: Classifier, image: torch.Tensor, target: int | str | None) -> tuple[torch.Tensor, int]:
+    """Validate the image (one ``(3,H,W)`` picture, moved to the model's device) and resolve the target."""
+    batch = clf.check_images(image)
+    if batch.shape[0] != 1:
+        from ..errors import InputShapeError
+
+        raise InputShapeError(f"explain takes one image (3,H,W); got a batch of {batch.shape[0]}")
+    image = batch[0].to(clf.device)
+    return image, clf.target_or_prediction(image, target)
+
+
+def clean_probability(clf: Classifier, image: torch.Tensor, target: int) -> float:
+    """The model's probability of ``target`` on the clean image (recorded in every Explanation)."""
+    return float(clf.logits(image[None]).softmax(1)[0, target])

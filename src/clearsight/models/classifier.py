@@ -1,0 +1,237 @@
+"""`Classifier`: a model plus everything needed to feed it images in [0,1].
+
+Every explainer in clearsight works in pixel space ([0,1] RGB), so that noise, fills and corruptions mean
+the same thing for every model. The classifier owns the rest: resizing and cropping a photo to the input
+size, the model's own mean/std normalisation, batching under a memory bound, optional bf16 autocast and a
+count of the images it has pushed through the model (the cost unit every method reports).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+from torchvision.transforms import InterpolationMode
+from torchvision.transforms import functional as TF
+
+from ..errors import InputShapeError, TargetError
+from ..io import PathLike, load_image, to_tensor
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+ResizeMode = Literal["crop", "squash"]
+Precision = Literal["fp32", "bf16"]
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How a photo becomes the model's input.
+
+    ``resize="crop"`` (default) resizes the short side to ``input_size / crop_pct`` and centre-crops
+    ``input_size``, as timm and torchvision evaluate ImageNet models. ``resize="squash"`` resizes straight to
+    ``input_size`` x ``input_size`` without keeping the aspect ratio, as the CartoonX reproduction did.
+    """
+
+    input_size: int = 224
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    interpolation: str = "bicubic"
+    crop_pct: float = 0.875
+    resize: ResizeMode = "crop"
+    normalize: bool = True
+
+
+def imagenet_class_names() -> list[str]:
+    """The 1000 ImageNet class names (first lemma of each synset), from timm's bundled tables."""
+    from timm.data import ImageNetInfo
+
+    info = ImageNetInfo()
+    return [info.index_to_description(i).split(",")[0].strip() for i in range(1000)]
+
+
+class Classifier:
+    """An image classifier that takes ``(B,3,H,W)`` images in [0,1] and returns logits.
+
+    Normalisation happens inside, so callers never deal with model-specific statistics. Gradients flow
+    through ``__call__`` (needed by Grad-CAM and the RDE optimisers); :meth:`logits` is the batched,
+    no-grad path for everything else. ``passes`` counts images sent through the model.
+    """
+
+    is_token_model = False
+
+    def __init__(
+        self,
+        model: nn.Module,
+        preprocessing: Preprocessing | None = None,
+        class_names: Sequence[str] | None = None,
+        name: str = "model",
+        device: str | torch.device = "cpu",
+        precision: Precision = "fp32",
+        batch_size: int = 64,
+    ) -> None:
+        self.model = model.eval().to(device)
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.preprocessing = preprocessing or Preprocessing()
+        self.name = name
+        self.device = torch.device(device)
+        self.precision: Precision = precision
+        self.batch_size = batch_size
+        self.passes = 0
+        self._num_classes: int | None = None
+        self._class_names = list(class_names) if class_names is not None else None
+        mean = torch.tensor(self.preprocessing.mean, device=self.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.preprocessing.std, device=self.device).view(1, 3, 1, 1)
+        self._mean, self._std = mean, std
+
+    # ----------------------------------------------------------------------------------------- basics
+    @property
+    def input_size(self) -> int:
+        return self.preprocessing.input_size
+
+    @property
+    def num_classes(self) -> int:
+        if self._num_classes is None:
+            with torch.inference_mode():
+                probe = torch.zeros(1, 3, self.input_size, self.input_size, device=self.device)
+                self._num_classes = int(self._forward(probe).shape[1])
+        return self._num_classes
+
+    @property
+    def class_names(self) -> list[str]:
+        if self._class_names is None:
+            if self.num_classes == 1000:
+                self._class_names = imagenet_class_names()
+            else:
+                self._class_names = [f"class {i}" for i in range(self.num_classes)]
+        return self._class_names
+
+    def class_name(self, index: int) -> str:
+        return self.class_names[index]
+
+    def check_target(self, target: int | str) -> int:
+        """Turn a class index or name into a valid index, or raise :class:`TargetError`."""
+        if isinstance(target, str):
+            if target.strip().lstrip("-").isdigit():
+                target = int(target)
+            else:
+                lowered = target.strip().lower().replace("_", " ")
+                for i, n in enumerate(self.class_names):
+                    if n.lower() == lowered:
+                        return i
+                raise TargetError(f"unknown class name {target!r} for model {self.name}")
+        if not 0 <= int(target) < self.num_classes:
+            raise TargetError(
+                f"class {target} is out of range: model {self.name} has classes 0..{self.num_classes - 1}"
+            )
+        return int(target)
+
+    # ------------------------------------------------------------------------------------ preprocessing
+    def prepare(self, source: PathLike | Image.Image, size: int | None = None,
+                resize: ResizeMode | None = None) -> torch.Tensor:
+        """Load a photo and return the ``(3,S,S)`` tensor in [0,1] the model expects.
+
+        ``size`` and ``resize`` override the model's defaults (e.g. ``size=256, resize="squash"`` for the
+        CartoonX reproduction preset).
+        """
+        img = load_image(source)
+        size = size or self.input_size
+        mode = resize or self.preprocessing.resize
+        interp = InterpolationMode(self.preprocessing.interpolation)
+        if mode == "squash":
+            img = TF.resize(img, [size, size], interpolation=interp)
+        elif mode == "crop":
+            short = int(math.floor(size / self.preprocessing.crop_pct))
+            img = TF.resize(img, short, interpolation=interp)
+            img = TF.center_crop(img, [size, size])
+        else:
+            raise InputShapeError(f"unknown resize mode {mode!r}; use 'crop' or 'squash'")
+        return to_tensor(img).to(self.device)
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """[0,1] pixels to the model's input statistics (identity when ``normalize=False``)."""
+        if not self.preprocessing.normalize:
+            return images
+        return (images - self._mean.to(images.dtype)) / self._std.to(images.dtype)
+
+    @staticmethod
+    def check_images(images: torch.Tensor) -> torch.Tensor:
+        """Accept ``(3,H,W)`` or ``(B,3,H,W)`` float images; return a 4-D batch or raise clearly."""
+        if not isinstance(images, torch.Tensor):
+            raise InputShapeError(f"images must be a torch.Tensor, got {type(images).__name__}")
+        if images.ndim == 3:
+            images = images.unsqueeze(0)
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise InputShapeError(f"images must have shape (3,H,W) or (B,3,H,W); got {tuple(images.shape)}")
+        if not images.is_floating_point():
+            raise InputShapeError(f"images must be float in [0,1]; got dtype {images.dtype}")
+        return images
+
+    # -------------------------------------------------------------------------------------- forwarding
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """bf16 autocast when ``precision='bf16'``, otherwise a no-op."""
+        if self.precision == "bf16":
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _forward(self, images: torch.Tensor) -> torch.Tensor:
+        with self.autocast():
+            out = self.model(self.normalize(images))
+        if hasattr(out, "logits"):  # Hugging Face outputs
+            out = out.logits
+        return out.float()
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits for a batch of [0,1] images; differentiable w.r.t. the images."""
+        images = self.check_images(images).to(self.device)
+        self.passes += images.shape[0]
+        return self._forward(images)
+
+    def batches(self, n: int, batch_size: int | None = None) -> Iterator[slice]:
+        """Slices covering ``range(n)`` in chunks of at most ``batch_size`` (memory stays flat)."""
+        bs = max(1, batch_size or self.batch_size)
+        for start in range(0, n, bs):
+            yield slice(start, min(n, start + bs))
+
+    @torch.inference_mode()
+    def logits(self, images: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+        """Logits without gradients, in bounded chunks."""
+        images = self.check_images(images)
+        return torch.cat([self(images[s]) for s in self.batches(images.shape[0], batch_size)])
+
+    def predict(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Predicted class and its probability for each image."""
+        probs = self.logits(images).softmax(1)
+        p, c = probs.max(1)
+        return c, p
+
+    def target_or_prediction(self, image: torch.Tensor, target: int | str | None) -> int:
+        """The checked target class, or the model's prediction on ``image`` when ``target`` is None."""
+        if target is None:
+            return int(self.predict(image)[0][0])
+        return self.check_target(target)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, input_size={self.input_size}, device={self.device})"
+
+
+def resize_map(saliency: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinearly resize a ``(h,w)`` or ``(B,h,w)`` map to ``size``."""
+    squeeze = saliency.ndim == 2
+    x = saliency[None, None] if squeeze else saliency[:, None]
+    out = F.interpolate(x.float(), size=size, mode="bilinear", align_corners=False)
+    return out[0, 0] if squeeze else out[:, 0]
+
+
+def check_target_index(target: int, num_classes: int) -> int:
+    if not 0 <= target < num_classes:
+        raise TargetError(f"class {target} is out of range 0..{num_classes - 1}")
+    return target

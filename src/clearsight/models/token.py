@@ -1,0 +1,329 @@
+"""`TokenClassifier`: what a Vision Transformer offers beyond logits.
+
+MoXI removes image patches by dropping their tokens after the position embeddings; attention rollout needs
+every block's attention matrix; attention masking hides absent keys from layer k on. All three need to run
+the encoder by hand. Rather than patching the model (the MoXI reference rebinds ``forward`` methods), this
+module runs the *unchanged* modules of the model in the right order, through a small adapter per family
+(timm ViT/DeiT, Hugging Face ViT). Nothing on the model is modified, so nothing needs restoring, and
+timm's fused attention is left as it is for ordinary forward passes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ..errors import InputShapeError, MethodError
+from .classifier import Classifier
+
+
+class _ViTAdapter:
+    """Uniform access to a ViT family's parts. Subclasses fill in the family-specific bits."""
+
+    patch_size: int
+    grid: tuple[int, int]
+    num_prefix_tokens: int
+    num_heads: int
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+
+    # patch tokens with position embeddings, (B, N, D)
+    def patch_tokens(self, pixels: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # prefix tokens (CLS, registers, ...) with their position embeddings, (B, P, D)
+    def prefix_tokens(self, batch: int) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def blocks(self) -> list[nn.Module]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def run_block(self, block: nn.Module, x: torch.Tensor, key_bias: torch.Tensor | None,
+                  want_attention: bool) -> tuple[torch.Tensor, torch.Tensor | None]:  # pragma: no cover
+        raise NotImplementedError
+
+    def head(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def gradcam_layer(self) -> nn.Module:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def _attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float,
+               key_bias: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Plain softmax attention, (B,H,T,d) in, context (B,H,T,d) and weights (B,H,T,T) out."""
+    logits = (q * scale) @ k.transpose(-2, -1)
+    if key_bias is not None:
+        logits = logits + key_bias[:, None, None, :].to(logits.dtype)
+    weights = logits.softmax(dim=-1)
+    return weights @ v, weights
+
+
+class _TimmViT(_ViTAdapter):
+    """timm ``VisionTransformer`` (ViT, DeiT, DeiT-3, register variants with standard blocks)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__(model)
+        pe = model.patch_embed
+        self.patch_size = int(pe.patch_size[0])
+        self.grid = (int(pe.grid_size[0]), int(pe.grid_size[1]))
+        self.num_prefix_tokens = int(model.num_prefix_tokens)
+        first = model.blocks[0]
+        for attr in ("norm1", "attn", "ls1", "drop_path1", "norm2", "mlp", "ls2", "drop_path2"):
+            if not hasattr(first, attr):
+                raise MethodError(f"timm model {type(model).__name__} has non-standard blocks (no {attr})")
+        self.num_heads = int(first.attn.num_heads)
+
+    def patch_tokens(self, pixels: torch.Tensor) -> torch.Tensor:
+        m = self.model
+        x = m.patch_embed(pixels)
+        if x.ndim == 4:  # dynamic image size models return (B,H,W,D)
+            x = x.flatten(1, 2)
+        if m.pos_embed is None:
+            return x
+        pos = m.pos_embed if m.no_embed_class else m.pos_embed[:, self.num_prefix_tokens:]
+        return x + pos
+
+    def prefix_tokens(self, batch: int) -> torch.Tensor:
+        m = self.model
+        parts = [t.expand(batch, -1, -1) for t in (m.cls_token, getattr(m, "reg_token", None)) if t is not None]
+        if not parts:
+            return m.pos_embed.new_zeros(batch, 0, m.embed_dim)
+        prefix = torch.cat(parts, dim=1)
+        if m.pos_embed is not None and not m.no_embed_class:
+            prefix = prefix + m.pos_embed[:, : self.num_prefix_tokens]
+        return prefix
+
+    def blocks(self) -> list[nn.Module]:
+        return list(self.model.blocks)
+
+    def run_block(self, block, x, key_bias, want_attention):
+        if key_bias is None and not want_attention:
+            return block(x), None
+        attn = block.attn
+        h = block.norm1(x)
+        B, T, _ = h.shape
+        qkv = attn.qkv(h).reshape(B, T, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        q, k = attn.q_norm(q), attn.k_norm(k)
+        ctx, weights = _attention(q, k, v, attn.scale, key_bias)
+        ctx = ctx.transpose(1, 2).reshape(B, T, -1)
+        ctx = attn.norm(ctx) if hasattr(attn, "norm") else ctx
+        gate = getattr(attn, "gate", None)
+        if gate is not None:
+            ctx = ctx * gate(h).sigmoid()
+        out = attn.proj_drop(attn.proj(ctx))
+        x = x + block.drop_path1(block.ls1(out))
+        x = x + block.drop_path2(block.ls2(block.mlp(block.norm2(x))))
+        return x, weights
+
+    def head(self, x: torch.Tensor) -> torch.Tensor:
+        m = self.model
+        return m.forward_head(m.norm(x))
+
+    def gradcam_layer(self) -> nn.Module:
+        return self.model.blocks[-1].norm1
+
+    def before_blocks(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.norm_pre(x)
+
+
+class _HuggingFaceViT(_ViTAdapter):
+    """Hugging Face ``ViTForImageClassification`` (and DeiT models sharing its layout)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__(model)
+        self.backbone = getattr(model, "vit", None) or getattr(model, "deit", None)
+        if self.backbone is None:
+            raise MethodError(f"Hugging Face model {type(model).__name__} is not a ViT classifier")
+        cfg = model.config
+        self.patch_size = int(cfg.patch_size)
+        side = int(cfg.image_size) // self.patch_size
+        self.grid = (side, side)
+        emb = self.backbone.embeddings
+        self.num_prefix_tokens = 1 + int(getattr(emb, "distillation_token", None) is not None)
+        self.num_heads = int(cfg.num_attention_heads)
+
+    def patch_tokens(self, pixels: torch.Tensor) -> torch.Tensor:
+        emb = self.backbone.embeddings
+        x = emb.patch_embeddings(pixels)
+        return x + emb.position_embeddings[:, self.num_prefix_tokens:]
+
+    def prefix_tokens(self, batch: int) -> torch.Tensor:
+        emb = self.backbone.embeddings
+        parts = [emb.cls_token.expand(batch, -1, -1)]
+        if self.num_prefix_tokens == 2:
+            parts.append(emb.distillation_token.expand(batch, -1, -1))
+        return torch.cat(parts, dim=1) + emb.position_embeddings[:, : self.num_prefix_tokens]
+
+    def blocks(self) -> list[nn.Module]:
+        return list(self.backbone.encoder.layer)
+
+    def run_block(self, layer, x, key_bias, want_attention):
+        h = layer.layernorm_before(x)
+        sa = layer.attention.attention
+        B, T, _ = h.shape
+        heads = sa.num_attention_heads
+        d = sa.attention_head_size
+
+        def split(t: torch.Tensor) -> torch.Tensor:
+            return t.view(B, T, heads, d).transpose(1, 2)
+
+        ctx, weights = _attention(split(sa.query(h)), split(sa.key(h)), split(sa.value(h)),
+                                  1.0 / math.sqrt(d), key_bias)
+        ctx = ctx.transpose(1, 2).reshape(B, T, heads * d)
+        x = x + layer.attention.output.dense(ctx)
+        out = layer.output(layer.intermediate(layer.layernorm_after(x)), x)
+        return out, (weights if want_attention else None)
+
+    def head(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.backbone.layernorm(x)
+        if self.num_prefix_tokens == 2 and hasattr(self.model, "distillation_classifier"):
+            return (self.model.cls_classifier(x[:, 0]) + self.model.distillation_classifier(x[:, 1])) / 2
+        classifier = getattr(self.model, "classifier", None) or self.model.cls_classifier
+        return classifier(x[:, 0])
+
+    def gradcam_layer(self) -> nn.Module:
+        return self.backbone.encoder.layer[-1].layernorm_before
+
+    def before_blocks(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def vit_adapter(model: nn.Module) -> _ViTAdapter | None:
+    """The adapter for a supported ViT, or None for any other model."""
+    try:
+        from timm.models.vision_transformer import VisionTransformer
+    except ImportError:  # pragma: no cover - timm is a dependency
+        VisionTransformer = ()  # type: ignore[assignment]
+    if isinstance(model, VisionTransformer):
+        return _TimmViT(model)
+    if type(model).__module__.startswith("transformers.") and hasattr(model, "config"):
+        if getattr(model.config, "model_type", "") in ("vit", "deit"):
+            return _HuggingFaceViT(model)
+    return None
+
+
+class TokenClassifier(Classifier):
+    """A ViT classifier with access to its tokens.
+
+    - ``embed(images)``: patch tokens ``(B,N,D)`` with position embeddings added (prefix tokens excluded);
+    - ``forward_tokens(tokens, keep)``: the encoder on the prefix tokens plus only the kept patch tokens;
+      a coalition of k patches costs k tokens, not N;
+    - ``attentions(images)``: every block's attention ``(B,heads,T,T)``;
+    - ``forward_masked(images, keep, layer)``: all tokens present, but absent keys hidden from attention
+      in blocks ``layer..L-1`` (MoXI appendix D).
+    """
+
+    is_token_model = True
+
+    def __init__(self, model: nn.Module, *args, **kwargs) -> None:
+        adapter = vit_adapter(model)
+        if adapter is None:
+            raise MethodError(f"{type(model).__name__} is not a supported Vision Transformer")
+        super().__init__(model, *args, **kwargs)
+        self.adapter = adapter
+
+    @property
+    def patch_size(self) -> int:
+        return self.adapter.patch_size
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return self.adapter.grid
+
+    @property
+    def num_patches(self) -> int:
+        return self.grid[0] * self.grid[1]
+
+    @property
+    def num_prefix_tokens(self) -> int:
+        return self.adapter.num_prefix_tokens
+
+    def _check_size(self, images: torch.Tensor) -> None:
+        expected = (self.grid[0] * self.patch_size, self.grid[1] * self.patch_size)
+        if tuple(images.shape[-2:]) != expected:
+            raise InputShapeError(
+                f"{self.name} takes {expected[0]}x{expected[1]} images; got {images.shape[-2]}x{images.shape[-1]}"
+            )
+
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """Patch tokens with position embeddings, ``(B,N,D)``, from [0,1] images."""
+        images = self.check_images(images).to(self.device)
+        self._check_size(images)
+        with self.autocast():
+            return self.adapter.patch_tokens(self.normalize(images))
+
+    def _encode(self, x: torch.Tensor, key_bias: torch.Tensor | None = None, from_layer: int = 0,
+                want_attention: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        x = self.adapter.before_blocks(x)
+        maps: list[torch.Tensor] = []
+        for i, block in enumerate(self.adapter.blocks()):
+            bias = key_bias if i >= from_layer else None
+            x, weights = self.adapter.run_block(block, x, bias, want_attention)
+            if want_attention:
+                maps.append(weights)
+        return self.adapter.head(x).float(), maps
+
+    def forward_tokens(self, tokens: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits from the prefix tokens plus the patch tokens listed in ``keep`` (``(B,k)`` indices).
+
+        ``tokens`` comes from :meth:`embed` (``(B,N,D)``, or ``(1,N,D)`` shared by every row of ``keep``).
+        ``keep=None`` keeps every patch. Each row of ``keep`` counts as one model pass.
+        """
+        if keep is None:
+            kept = tokens
+        else:
+            keep = keep.to(tokens.device).long()
+            if keep.ndim != 2:
+                raise InputShapeError(f"keep must be a (B,k) index tensor; got shape {tuple(keep.shape)}")
+            src = tokens.expand(keep.shape[0], -1, -1) if tokens.shape[0] == 1 else tokens
+            kept = src.gather(1, keep[:, :, None].expand(-1, -1, tokens.shape[2]))
+        self.passes += kept.shape[0]
+        with self.autocast():
+            x = torch.cat([self.adapter.prefix_tokens(kept.shape[0]).to(kept.dtype), kept], dim=1)
+            return self._encode(x)[0]
+
+    def key_bias(self, keep_mask: torch.Tensor) -> torch.Tensor:
+        """Additive attention bias ``(B,T)``: 0 for prefix and kept patches, -inf for absent ones."""
+        keep_mask = keep_mask.to(self.device).bool()
+        prefix = torch.ones(keep_mask.shape[0], self.num_prefix_tokens, dtype=torch.bool, device=self.device)
+        full = torch.cat([prefix, keep_mask], dim=1)
+        bias = torch.zeros(full.shape, device=self.device)
+        return bias.masked_fill_(~full, float("-inf"))
+
+    def forward_masked(self, images: torch.Tensor, keep_mask: torch.Tensor, layer: int = 0) -> torch.Tensor:
+        """Logits with every token present but absent patches (``keep_mask`` False, ``(B,N)``) hidden as
+        attention keys in blocks ``layer`` and later."""
+        images = self.check_images(images).to(self.device)
+        self._check_size(images)
+        if keep_mask.shape[-1] != self.num_patches:
+            raise InputShapeError(f"keep_mask must have {self.num_patches} columns; got {keep_mask.shape[-1]}")
+        B = keep_mask.shape[0]
+        self.passes += B
+        with self.autocast():
+            patches = self.adapter.patch_tokens(self.normalize(images))
+            patches = patches.expand(B, -1, -1) if patches.shape[0] == 1 else patches
+            x = torch.cat([self.adapter.prefix_tokens(B).to(patches.dtype), patches], dim=1)
+            return self._encode(x, key_bias=self.key_bias(keep_mask), from_layer=layer)[0]
+
+    def attentions(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """Every block's attention weights, a list of ``(B,heads,T,T)`` tensors (T = prefix + patches).
+
+        Computed by running the blocks' own modules explicitly, so it works whether or not timm uses fused
+        attention, and leaves the model untouched.
+        """
+        images = self.check_images(images).to(self.device)
+        self._check_size(images)
+        self.passes += images.shape[0]
+        with torch.no_grad(), self.autocast():
+            patches = self.adapter.patch_tokens(self.normalize(images))
+            x = torch.cat([self.adapter.prefix_tokens(images.shape[0]).to(patches.dtype), patches], dim=1)
+            return [a.float() for a in self._encode(x, want_attention=True)[1]]
+
+    def gradcam_layer(self) -> nn.Module:
+        """The module whose tokens Grad-CAM uses: the last block's first LayerNorm."""
+        return self.adapter.gradcam_layer()
