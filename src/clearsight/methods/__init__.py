@@ -19,6 +19,8 @@ METHODS: dict[str, tuple[str, dict[str, Any], str]] = {
     "gradcam": ("clearsight.methods.gradcam:GradCAM", {}, "Grad-CAM (CNNs and ViTs)"),
     "gradcampp": ("clearsight.methods.gradcampp:GradCAMPlusPlus", {}, "Grad-CAM++ (CNNs and ViTs)"),
     "rollout": ("clearsight.methods.rollout:AttentionRollout", {}, "attention rollout (ViTs only)"),
+    "cartoonx": ("clearsight.methods.cartoonx:CartoonX", {}, "CartoonX: sparse wavelet mask (RDE)"),
+    "pixel-rde": ("clearsight.methods.pixel_rde:PixelRDE", {}, "Pixel RDE: sparse pixel mask"),
 }
 
 

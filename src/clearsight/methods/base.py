@@ -27,6 +27,15 @@ class Explainer(ABC):
     def explain(self, clf: Classifier, image: torch.Tensor, target: int | str | None = None) -> Explanation:
         """Explain ``clf``'s score for ``target`` (default: its prediction) on one ``(3,H,W)`` image."""
 
+    def figure(self, image: torch.Tensor, explanation: Explanation, predicted: tuple[str, float] | None = None):
+        """The figure the CLI saves for this method: photo and saliency overlay by default.
+
+        Methods with a better picture of themselves (a cartoon, an order heatmap) override this.
+        """
+        from ..viz import explanation_figure
+
+        return explanation_figure(image, explanation, predicted)
+
     def settings(self) -> dict[str, Any]:
         """The constructor settings, for the record."""
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}

@@ -160,24 +160,38 @@ class _HuggingFaceViT(_ViTAdapter):
         return torch.cat(parts, dim=1) + emb.position_embeddings[:, : self.num_prefix_tokens]
 
     def blocks(self) -> list[nn.Module]:
-        return list(self.backbone.encoder.layer)
+        # transformers 5 keeps the layers on the backbone; 4.x under ``encoder.layer``
+        layers = getattr(self.backbone, "layers", None)
+        return list(layers if layers is not None else self.backbone.encoder.layer)
+
+    @staticmethod
+    def _projections(layer: nn.Module) -> tuple[nn.Module, nn.Module, nn.Module, nn.Module]:
+        """(query, key, value, output) linear layers, in the 5.x or the 4.x layout."""
+        att = layer.attention
+        if hasattr(att, "q_proj"):
+            return att.q_proj, att.k_proj, att.v_proj, att.o_proj
+        return att.attention.query, att.attention.key, att.attention.value, att.output.dense
+
+    def _mlp(self, layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """The feed-forward half of a block, residual included."""
+        h = layer.layernorm_after(x)
+        if hasattr(layer, "mlp"):
+            return x + layer.dropout(layer.mlp(h))
+        return layer.output(layer.intermediate(h), x)
 
     def run_block(self, layer, x, key_bias, want_attention):
         h = layer.layernorm_before(x)
-        sa = layer.attention.attention
+        query, key, value, out = self._projections(layer)
         B, T, _ = h.shape
-        heads = sa.num_attention_heads
-        d = sa.attention_head_size
+        heads = self.num_heads
+        d = query.out_features // heads
 
         def split(t: torch.Tensor) -> torch.Tensor:
             return t.view(B, T, heads, d).transpose(1, 2)
 
-        ctx, weights = _attention(split(sa.query(h)), split(sa.key(h)), split(sa.value(h)),
-                                  1.0 / math.sqrt(d), key_bias)
-        ctx = ctx.transpose(1, 2).reshape(B, T, heads * d)
-        x = x + layer.attention.output.dense(ctx)
-        out = layer.output(layer.intermediate(layer.layernorm_after(x)), x)
-        return out, (weights if want_attention else None)
+        ctx, weights = _attention(split(query(h)), split(key(h)), split(value(h)), 1.0 / math.sqrt(d), key_bias)
+        x = x + out(ctx.transpose(1, 2).reshape(B, T, heads * d))
+        return self._mlp(layer, x), (weights if want_attention else None)
 
     def head(self, x: torch.Tensor) -> torch.Tensor:
         x = self.backbone.layernorm(x)
@@ -187,7 +201,7 @@ class _HuggingFaceViT(_ViTAdapter):
         return classifier(x[:, 0])
 
     def gradcam_layer(self) -> nn.Module:
-        return self.backbone.encoder.layer[-1].layernorm_before
+        return self.blocks()[-1].layernorm_before
 
     def before_blocks(self, x: torch.Tensor) -> torch.Tensor:
         return x

@@ -1,0 +1,686 @@
+"""Rate-distortion explanations (RDE): the mask optimiser shared by CartoonX and Pixel RDE.
+
+An RDE explanation is a mask ``s`` in [0,1] over the coefficients ``h`` of an image in some representation
+(wavelet coefficients for CartoonX, pixels for Pixel RDE). Coefficients where the mask is low are replaced
+by noise ``v`` drawn from the image's own statistics::
+
+    obfuscation  z = synthesize(h * s + (1 - s) * v)
+    loss(s)      = distortion(model(x), model(z)) + lambda_k * mean(s)
+
+and ``s`` is found by Adam on the loss, projected to [0,1] after every step (SPEC A.3 to A.6). The three
+concerns are kept apart, as in the rest of clearsight:
+
+* *what a part is*: a :class:`Representation` (``WaveletRepresentation``, ``PixelRepresentation``) turns
+  an image into named coefficient bands and back; the mask has one entry per band entry, shared across
+  the colour channels (the colour axis is the first axis of every band);
+* *what absence means*: adaptive Gaussian noise with one mean and one std per band (SPEC A.4, A.9);
+* *how parts are chosen*: :func:`optimize_mask`, driven by a :class:`Schedule`.
+
+Two schedules exist. ``PAPER`` is the reference exactly (2000 Adam steps, lr 1e-3, 64 noise samples, fp32,
+no stopping). ``FAST`` is the default: bf16 autocast where the CPU supports it, a larger step with a cosine
+decay, fewer noise samples early and a convergence test; it must end at an objective no higher than the
+paper preset's, measured by :func:`rde_objective` on a fixed, seeded set of 256 noise samples
+(``benchmarks/rde.py`` checks this).
+
+Randomness: the noise of step ``t`` is drawn from one ``torch.Generator`` seeded with ``seed``, band by
+band in :attr:`Representation.band_names` order, as ``mean + std * randn((L, *band.shape))``. The random
+initialisation and the pre-optimisation noise use their own generators derived from ``seed``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from ..errors import InputShapeError, MethodError
+from ..explanation import Explanation
+from ..models import Classifier
+from ..wavelets import WaveletTransform
+from .base import CostMeter, Explainer, prepare_call
+
+Distortion = Literal["label", "l2", "maximize-target", "kl"]
+DISTORTIONS: tuple[str, ...] = ("label", "l2", "maximize-target", "kl")
+INITS: tuple[str, ...] = ("ones", "zeros", "random", "foreground", "preoptimize")
+
+#: Noise samples and seed of the fixed evaluation set on which presets are compared.
+EVAL_SAMPLES = 256
+EVAL_SEED = 0
+_EVAL_CHUNK = 32  # fixed, so the evaluation noise does not depend on memory settings
+
+Bands = list[torch.Tensor]
+
+
+# ------------------------------------------------------------------------------------ representations
+class Representation(ABC):
+    """How an image becomes maskable coefficient bands and back.
+
+    Every band has the colour channels on its first axis; the mask of a band has the band's shape
+    without that axis, so one mask value covers the three colour channels of a coefficient.
+    """
+
+    name: str
+    #: whether obfuscated images are clamped to [0,1] (CartoonX: yes; Pixel RDE: no, as the reference)
+    clamp: bool
+
+    @abstractmethod
+    def analyze(self, image: torch.Tensor) -> Bands:
+        """Coefficient bands of a ``(C,H,W)`` image."""
+
+    @abstractmethod
+    def synthesize(self, bands: Bands, size: tuple[int, int]) -> torch.Tensor:
+        """Images ``(L,C,H,W)`` from batched bands ``(L,C,...)`` (clamped when :attr:`clamp`)."""
+
+    @abstractmethod
+    def band_names(self) -> list[str]:
+        """Names of the bands, used as keys of ``Explanation.mask``."""
+
+    def settings(self) -> dict[str, Any]:
+        return {"representation": self.name, "clamp": self.clamp}
+
+
+class PixelRepresentation(Representation):
+    """The image itself: one band, one mask value per pixel (Pixel RDE, SPEC A.9)."""
+
+    name = "pixel"
+
+    def __init__(self, clamp: bool = False) -> None:
+        self.clamp = clamp
+
+    def analyze(self, image: torch.Tensor) -> Bands:
+        return [image]
+
+    def synthesize(self, bands: Bands, size: tuple[int, int]) -> torch.Tensor:
+        out = bands[0]
+        return out.clamp(0, 1) if self.clamp else out
+
+    def band_names(self) -> list[str]:
+        return ["pixels"]
+
+
+class WaveletRepresentation(Representation):
+    """DWT coefficients: the low-pass band ``yl`` and detail bands ``yh0`` (finest) to ``yh{J-1}``.
+
+    Masks have shapes ``(h_J, w_J)`` for ``yl`` and ``(3, h_j, w_j)`` (orientations) for ``yh{j}``, the
+    layout of the CartoonX reference.
+    """
+
+    name = "wavelet"
+
+    def __init__(self, wave: str = "db3", level: int = 5, mode: str = "zero", clamp: bool = True) -> None:
+        self.transform = WaveletTransform(wave, level, mode)
+        self.clamp = clamp
+
+    def analyze(self, image: torch.Tensor) -> Bands:
+        yl, yh = self.transform.forward(image)
+        return [yl, *yh]
+
+    def synthesize(self, bands: Bands, size: tuple[int, int]) -> torch.Tensor:
+        out = self.transform.inverse(bands[0], list(bands[1:]), size=size)
+        return out.clamp(0, 1) if self.clamp else out
+
+    def band_names(self) -> list[str]:
+        return ["yl", *(f"yh{j}" for j in range(self.transform.level))]
+
+    def settings(self) -> dict[str, Any]:
+        t = self.transform
+        return {**super().settings(), "wave": t.wave, "level": t.level, "mode": t.mode}
+
+
+def representation_from_settings(settings: dict[str, Any]) -> Representation:
+    """Rebuild the representation recorded in ``Explanation.settings``."""
+    kind = settings.get("representation")
+    if kind == "pixel":
+        return PixelRepresentation(clamp=bool(settings.get("clamp", False)))
+    if kind == "wavelet":
+        return WaveletRepresentation(settings.get("wave", "db3"), int(settings.get("level", 5)),
+                                     settings.get("mode", "zero"), clamp=bool(settings.get("clamp", True)))
+    raise MethodError(f"these settings describe no RDE representation (representation={kind!r})")
+
+
+# ---------------------------------------------------------------------------------------------- noise
+@dataclass
+class NoiseModel:
+    """Adaptive Gaussian noise: one mean and one (unbiased) std per band, from the clean image (SPEC A.4).
+
+    For wavelets this pools each level over colour channels, orientations and positions; for pixels it is
+    the whole image. ``zero=True`` gives the "zero" obfuscation strategy (noise identically 0).
+    """
+
+    means: list[float]
+    stds: list[float]
+
+    @classmethod
+    def from_bands(cls, bands: Bands, zero: bool = False) -> NoiseModel:
+        if zero:
+            return cls([0.0] * len(bands), [0.0] * len(bands))
+        return cls([float(b.mean()) for b in bands], [float(b.std()) for b in bands])
+
+    def sample(self, bands: Bands, n: int, generator: torch.Generator) -> Bands:
+        """``n`` noise draws per band, shape ``(n, *band.shape)``; bands drawn in order from ``generator``."""
+        out = []
+        for band, mean, std in zip(bands, self.means, self.stds):
+            z = torch.randn((n, *band.shape), generator=generator, dtype=band.dtype)
+            out.append((mean + std * z).to(band.device))
+        return out
+
+
+def obfuscate(bands: Bands, masks: Bands, noise: Bands) -> Bands:
+    """``h * s + (1 - s) * v`` band by band; masks broadcast over the sample and colour axes."""
+    return [h * s + (1 - s) * v for h, s, v in zip(bands, masks, noise)]
+
+
+# ----------------------------------------------------------------------------------------- distortion
+def distortion(logits: torch.Tensor, clean_probs: torch.Tensor, target: int, kind: str = "label") -> torch.Tensor:
+    """Mean distortion over a batch of obfuscations (SPEC A.5).
+
+    ``label``: squared difference of the target's probability; ``maximize-target``: the same against 1;
+    ``l2``: Euclidean norm (not squared) of the softmax difference; ``kl``: KL(p_z || p_x).
+    """
+    probs = logits.float().softmax(dim=1)
+    if kind == "label":
+        return ((clean_probs[target] - probs[:, target]) ** 2).mean()
+    if kind == "maximize-target":
+        return ((1.0 - probs[:, target]) ** 2).mean()
+    if kind == "l2":
+        return (probs - clean_probs[None]).norm(dim=1).mean()
+    if kind == "kl":
+        log_q = logits.float().log_softmax(dim=1)
+        log_p = clean_probs.clamp_min(1e-30).log()
+        return (probs * (log_q - log_p[None])).sum(dim=1).mean()
+    raise MethodError(f"unknown distortion {kind!r}; choose one of {', '.join(DISTORTIONS)}")
+
+
+def sparsity(masks: Bands) -> torch.Tensor:
+    """Mean absolute mask value over all mask entries (||s||_1 / k, SPEC A.6)."""
+    total = sum(m.abs().sum() for m in masks)
+    count = sum(m.numel() for m in masks)
+    return total / count
+
+
+# ------------------------------------------------------------------------------------------ schedules
+@dataclass(frozen=True)
+class Schedule:
+    """How the mask is optimised: steps, learning rate, noise samples per step, stopping, precision.
+
+    * ``lr_schedule``: ``"constant"`` (reference) or ``"cosine"`` (decay from ``lr`` to ``lr * lr_final``
+      over ``steps``).
+    * ``samples_start``: noise samples per step at the start, growing linearly to ``samples`` at
+      ``ramp`` x ``steps`` (``None`` = always ``samples``). Early steps only need the gradient's sign.
+    * ``stop_tol``: convergence test. Every ``stop_window`` steps, the mean loss of the last window is
+      compared with the window before; the run stops once the improvement is below ``stop_tol`` (absolute)
+      for two windows in a row, but not before ``min_steps``. ``None`` = never stop early.
+    * ``precision``: ``"fp32"``, ``"bf16"`` or ``"auto"`` (bf16 where the CPU supports it natively).
+    """
+
+    steps: int = 2000
+    lr: float = 1e-3
+    samples: int = 64
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    lr_final: float = 0.02
+    samples_start: int | None = None
+    ramp: float = 0.5
+    stop_tol: float | None = None
+    stop_window: int = 20
+    min_steps: int = 0
+    precision: Literal["fp32", "bf16", "auto"] = "fp32"
+
+    def samples_at(self, step: int) -> int:
+        if self.samples_start is None or self.ramp <= 0:
+            return self.samples
+        frac = min(1.0, step / max(1.0, self.ramp * self.steps))
+        return int(round(self.samples_start + frac * (self.samples - self.samples_start)))
+
+    def lr_at(self, step: int) -> float:
+        if self.lr_schedule == "constant":
+            return self.lr
+        if self.lr_schedule == "cosine":
+            cos = 0.5 * (1 + math.cos(math.pi * min(1.0, step / max(1, self.steps - 1))))
+            return self.lr * (self.lr_final + (1 - self.lr_final) * cos)
+        raise MethodError(f"unknown lr_schedule {self.lr_schedule!r}; use 'constant' or 'cosine'")
+
+
+#: The reference behaviour (SPEC A.6, A.7): 128,000 forward+backward passes per image.
+PAPER = Schedule(steps=2000, lr=1e-3, samples=64, precision="fp32")
+
+#: The default: same objective, a small fraction of the passes (see benchmarks/rde.py).
+FAST = Schedule(steps=300, lr=0.02, samples=32, lr_schedule="cosine", lr_final=0.02, samples_start=8,
+                ramp=0.5, stop_tol=2e-4, stop_window=25, min_steps=150, precision="auto")
+
+PRESETS: dict[str, Schedule] = {"paper": PAPER, "fast": FAST}
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), where bf16 autocast pays off."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str, clf: Classifier) -> str:
+    if precision == "auto":
+        if clf.device.type == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        return "bf16" if clf.device.type == "cpu" and cpu_has_bf16() else "fp32"
+    if precision not in ("fp32", "bf16"):
+        raise MethodError(f"unknown precision {precision!r}; use fp32, bf16 or auto")
+    return precision
+
+
+@contextlib.contextmanager
+def using_precision(clf: Classifier, precision: str) -> Iterator[None]:
+    """Run ``clf`` in ``precision`` inside the block and restore its own setting afterwards."""
+    before = clf.precision
+    clf.precision = precision  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        clf.precision = before
+
+
+# ---------------------------------------------------------------------------------------- the problem
+@dataclass
+class Problem:
+    """Everything fixed during one optimisation: image, target, bands, noise model, loss settings."""
+
+    clf: Classifier
+    image: torch.Tensor
+    target: int
+    representation: Representation
+    bands: Bands
+    noise: NoiseModel
+    clean_probs: torch.Tensor
+    lambda_k: float
+    distortion: str = "label"
+
+    @classmethod
+    def build(cls, clf: Classifier, image: torch.Tensor, target: int, representation: Representation,
+              lambda_k: float, distortion_kind: str = "label", zero_noise: bool = False) -> Problem:
+        if distortion_kind not in DISTORTIONS:
+            raise MethodError(f"unknown distortion {distortion_kind!r}; choose one of {', '.join(DISTORTIONS)}")
+        image = image.detach().float()
+        with torch.no_grad():
+            bands = [b.detach() for b in representation.analyze(image)]
+            with using_precision(clf, "fp32"):
+                clean = clf.logits(image[None])[0].float().softmax(0)
+        return cls(clf, image, target, representation, bands, NoiseModel.from_bands(bands, zero_noise),
+                   clean, float(lambda_k), distortion_kind)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return (self.image.shape[-2], self.image.shape[-1])
+
+    def mask_shapes(self) -> list[tuple[int, ...]]:
+        return [tuple(b.shape[1:]) for b in self.bands]
+
+    def obfuscations(self, masks: Bands, noise: Bands) -> torch.Tensor:
+        """The batch of obfuscated images for ``masks`` and a batch of ``noise`` draws."""
+        return self.representation.synthesize(obfuscate(self.bands, masks, noise), self.size)
+
+    def terms(self, masks: Bands, noise: Bands) -> tuple[torch.Tensor, torch.Tensor]:
+        """(distortion, sparsity) for one batch of noise; differentiable w.r.t. ``masks``."""
+        logits = self.clf(self.obfuscations(masks, noise))
+        return distortion(logits, self.clean_probs, self.target, self.distortion), sparsity(masks)
+
+
+# ------------------------------------------------------------------------------------ initialisation
+def initial_masks(problem: Problem, init: str, seed: int, foreground: torch.Tensor | None = None,
+                  background_value: float = 0.0) -> Bands:
+    """Starting masks: all ones, all zeros, U[0,1) per entry, or a foreground map (SPEC A.3, B.5).
+
+    ``foreground`` is a binary ``(H,W)`` map at the image size; each band gets it resized (bilinear) to its
+    spatial size and re-binarised with ``> 0`` (a slight dilation, as the reference), foreground 1,
+    background ``background_value``, the same for every orientation.
+    """
+    shapes = problem.mask_shapes()
+    device = problem.image.device
+    if init == "ones":
+        return [torch.ones(s, device=device) for s in shapes]
+    if init == "zeros":  # every band, unlike the reference (whose zeros init skipped all but one level)
+        return [torch.zeros(s, device=device) for s in shapes]
+    if init == "random":
+        g = torch.Generator().manual_seed(seed + 1_000_003)
+        return [torch.rand(s, generator=g).to(device) for s in shapes]
+    if init == "foreground":
+        if foreground is None:
+            raise MethodError("init='foreground' needs a foreground map (GrabCut or a user-given mask)")
+        return foreground_masks(foreground, shapes, background_value)
+    raise MethodError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
+
+
+def foreground_masks(foreground: torch.Tensor, shapes: list[tuple[int, ...]], background_value: float) -> Bands:
+    fg = foreground.float()[None, None]
+    out = []
+    for shape in shapes:
+        small = torch.nn.functional.interpolate(fg, size=shape[-2:], mode="bilinear", align_corners=False)[0, 0]
+        binary = (small > 0).float()
+        band = background_value + (1.0 - background_value) * binary
+        out.append(band.expand(shape).clone())
+    return out
+
+
+@torch.no_grad()
+def preoptimize(problem: Problem, masks: Bands, foreground_like: Bands | None, seed: int,
+                samples: int = 64) -> tuple[Bands, float]:
+    """Lower the mask from 1 in steps of 0.01 until the prediction flips; restart one step above (B.5).
+
+    The decision uses one fixed-seed batch of ``samples`` noise draws for every level (SPEC section 0):
+    the prediction is the argmax of the batch-mean logits. Entries where ``foreground_like`` is 1 stay 1
+    (foreground initialisation); the others take the level value. Returns the masks and the level used.
+    """
+    g = torch.Generator().manual_seed(seed + 2_000_003)
+    noise = problem.noise.sample(problem.bands, samples, g)
+    keep = foreground_like or [torch.zeros_like(m) for m in masks]
+    chosen = 0.01
+    for i in range(100, 0, -1):
+        eps = i / 100
+        trial = [torch.maximum(k, torch.full_like(k, eps)) for k in keep]
+        logits = problem.clf(problem.obfuscations(trial, noise))
+        if int(logits.float().mean(0).argmax()) != problem.target:
+            chosen = min(eps + 0.01, 1.0)
+            break
+    return [torch.maximum(k, torch.full_like(k, chosen)) for k in keep], chosen
+
+
+# ------------------------------------------------------------------------------------------ optimiser
+@dataclass
+class Result:
+    """The optimised masks, per-step history and bookkeeping of one run."""
+
+    masks: Bands
+    history: dict[str, np.ndarray]
+    steps_run: int
+    precision: str
+    preopt_level: float | None = None
+    stopped_early: bool = False
+
+
+def optimize_mask(problem: Problem, masks: Bands, schedule: Schedule, seed: int = 0,
+                  progress: Callable[[int, dict[str, float]], None] | None = None) -> Result:
+    """Adam on ``distortion + lambda_k * sparsity``, projecting to [0,1] after each step (SPEC A.6).
+
+    History arrays (one entry per step, for the mask *before* the step): ``loss``, ``distortion``,
+    ``sparsity`` (mean mask value), ``samples`` and ``lr``. ``progress(step, values)`` is called per step.
+    """
+    precision = resolve_precision(schedule.precision, problem.clf)
+    params = [m.detach().clone().requires_grad_(True) for m in masks]
+    opt = torch.optim.Adam(params, lr=schedule.lr)
+    gen = torch.Generator().manual_seed(seed)
+    keys = ("loss", "distortion", "sparsity", "samples", "lr")
+    hist: dict[str, list[float]] = {k: [] for k in keys}
+    stopper = _ConvergenceTest(schedule)
+    stopped = False
+    with using_precision(problem.clf, precision):
+        for step in range(schedule.steps):
+            lr = schedule.lr_at(step)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            n = schedule.samples_at(step)
+            dist, spars = problem.terms(params, problem.noise.sample(problem.bands, n, gen))
+            loss = dist + problem.lambda_k * spars
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                for p in params:
+                    p.clamp_(0.0, 1.0)
+            values = {"loss": float(loss), "distortion": float(dist), "sparsity": float(spars),
+                      "samples": float(n), "lr": lr}
+            for k in keys:
+                hist[k].append(values[k])
+            if progress is not None:
+                progress(step, values)
+            if stopper.should_stop(step, values["loss"]):
+                stopped = True
+                break
+    return Result([p.detach() for p in params], {k: np.asarray(v, dtype=np.float32) for k, v in hist.items()},
+                  len(hist["loss"]), precision, stopped_early=stopped)
+
+
+class _ConvergenceTest:
+    """Stop once the windowed mean loss improves by less than ``stop_tol`` twice in a row."""
+
+    def __init__(self, schedule: Schedule) -> None:
+        self.s = schedule
+        self.window: list[float] = []
+        self.previous: float | None = None
+        self.flat = 0
+
+    def should_stop(self, step: int, loss: float) -> bool:
+        if self.s.stop_tol is None:
+            return False
+        self.window.append(loss)
+        if len(self.window) < self.s.stop_window:
+            return False
+        mean = float(np.mean(self.window))
+        self.window = []
+        improved = self.previous is None or self.previous - mean >= self.s.stop_tol
+        self.previous = mean
+        self.flat = 0 if improved else self.flat + 1
+        return self.flat >= 2 and step + 1 >= self.s.min_steps
+
+
+# ---------------------------------------------------------------------------------------- evaluation
+@torch.no_grad()
+def rde_objective(problem: Problem, masks: Bands, samples: int = EVAL_SAMPLES, seed: int = EVAL_SEED,
+                  distortion_kind: str = "label") -> dict[str, float]:
+    """The quality measure presets are compared on: ``label`` distortion over a fixed, seeded set of
+    ``samples`` noise draws (fp32, in chunks of 32) plus ``lambda_k`` x sparsity, for a final mask."""
+    g = torch.Generator().manual_seed(seed)
+    total, count = 0.0, 0
+    with using_precision(problem.clf, "fp32"):
+        while count < samples:
+            n = min(_EVAL_CHUNK, samples - count)
+            logits = problem.clf(problem.obfuscations(masks, problem.noise.sample(problem.bands, n, g)))
+            total += float(distortion(logits, problem.clean_probs, problem.target, distortion_kind)) * n
+            count += n
+    dist = total / samples
+    spars = float(sparsity(masks))
+    return {"objective": dist + problem.lambda_k * spars, "distortion": dist, "sparsity": spars}
+
+
+def masks_to_arrays(representation: Representation, masks: Bands) -> dict[str, np.ndarray]:
+    return {name: m.detach().float().cpu().numpy() for name, m in zip(representation.band_names(), masks)}
+
+
+def arrays_to_masks(representation: Representation, arrays: dict[str, np.ndarray],
+                    device: torch.device | str = "cpu") -> Bands:
+    names = representation.band_names()
+    missing = [n for n in names if n not in arrays]
+    if missing:
+        raise InputShapeError(f"mask is missing bands {missing}; expected {names}")
+    return [torch.as_tensor(np.asarray(arrays[n], dtype=np.float32), device=device) for n in names]
+
+
+def objective_of_explanation(clf: Classifier, explanation: Any, samples: int = EVAL_SAMPLES,
+                             seed: int = EVAL_SEED) -> dict[str, float]:
+    """Recompute the objective of a saved RDE explanation from its mask, image and settings alone."""
+    settings = explanation.settings
+    if "image" not in explanation.arrays:
+        raise MethodError("this explanation does not hold its image (arrays['image']); cannot recompute")
+    representation = representation_from_settings(settings)
+    image = torch.as_tensor(explanation.arrays["image"], dtype=torch.float32, device=clf.device)
+    problem = Problem.build(clf, image, int(explanation.target), representation, float(settings["lambda_k"]),
+                            "label", zero_noise=settings.get("noise") == "zero")
+    masks = arrays_to_masks(representation, explanation.mask, clf.device)
+    return rde_objective(problem, masks, samples, seed)
+
+
+class Timer:
+    """Wall-clock seconds of a block (used for the history of phases)."""
+
+    def __enter__(self) -> Timer:
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.start
+
+
+def schedule_settings(schedule: Schedule) -> dict[str, Any]:
+    return asdict(schedule)
+
+
+def with_overrides(schedule: Schedule, **changes: Any) -> Schedule:
+    """``schedule`` with the given fields replaced (None values ignored)."""
+    return replace(schedule, **{k: v for k, v in changes.items() if v is not None})
+
+
+# ------------------------------------------------------------------------------------------ explainer
+class RDEExplainer(Explainer):
+    """Shared driver of CartoonX and Pixel RDE: presets, initialisation, optimisation, bookkeeping.
+
+    Subclasses choose the representation, the default ``lambda_k`` and how the result is rendered.
+    Settings given explicitly (``steps``, ``lr``, ``samples``, ``precision``) override the preset.
+    """
+
+    name = "rde"
+    representation_kind = "pixel"
+
+    def __init__(self, preset: str = "fast", lambda_k: float | None = None, steps: int | None = None,
+                 lr: float | None = None, samples: int | None = None, init: str = "ones",
+                 preoptimize: bool = False, foreground_mask: Any = None, distortion: str = "label",
+                 noise: str = "adaptive", precision: str | None = None, seed: int = 0,
+                 evaluate: bool = False, progress: bool = False) -> None:
+        if preset not in PRESETS:
+            raise MethodError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        if init not in INITS:
+            raise MethodError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
+        if distortion not in DISTORTIONS:
+            raise MethodError(f"unknown distortion {distortion!r}; choose one of {', '.join(DISTORTIONS)}")
+        if noise not in ("adaptive", "zero"):
+            raise MethodError(f"unknown noise {noise!r}; use 'adaptive' (Gaussian, per band) or 'zero'")
+        if steps is not None and steps < 1:
+            raise MethodError(f"--steps must be at least 1, got {steps}")
+        if samples is not None and samples < 1:
+            raise MethodError(f"--samples must be at least 1, got {samples}")
+        if lambda_k is not None and lambda_k < 0:
+            raise MethodError(f"--lambda must be non-negative, got {lambda_k}")
+        if precision is not None and precision not in ("fp32", "bf16", "auto"):
+            raise MethodError(f"unknown precision {precision!r}; use fp32, bf16 or auto")
+        if init == "preoptimize":  # shorthand of the CLI: ones, then pre-optimisation
+            init, preoptimize = "ones", True
+        if preoptimize and init not in ("ones", "foreground"):
+            raise MethodError("pre-optimisation starts from init 'ones' or 'foreground' (SPEC B.5)")
+        self.preset = preset
+        self.lambda_k = lambda_k
+        self.steps = steps
+        self.lr = lr
+        self.samples = samples
+        self.init = init
+        self.preoptimize = preoptimize
+        self.foreground_mask = foreground_mask
+        self.distortion = distortion
+        self.noise = noise
+        self.precision = precision
+        self.seed = seed
+        self.evaluate = evaluate
+        self.progress = progress
+
+    # ---------------------------------------------------------------------------------- overridables
+    def make_representation(self) -> Representation:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def default_lambda(self, clf: Classifier) -> float:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def render(self, problem: Problem, masks: Bands) -> tuple[np.ndarray, np.ndarray | None]:
+        """(saliency (H,W), cartoon image or None)."""
+        raise NotImplementedError  # pragma: no cover
+
+    # ------------------------------------------------------------------------------------- machinery
+    def schedule(self) -> Schedule:
+        """The preset with the explicit overrides applied."""
+        base = PRESETS[self.preset]
+        sched = with_overrides(base, steps=self.steps, lr=self.lr, samples=self.samples, precision=self.precision)
+        if self.steps is not None and sched.min_steps > sched.steps:
+            sched = replace(sched, min_steps=sched.steps)
+        if sched.samples_start is not None and sched.samples_start > sched.samples:
+            sched = replace(sched, samples_start=sched.samples)
+        return sched
+
+    def settings(self) -> dict[str, Any]:
+        out = {k: v for k, v in vars(self).items() if not k.startswith("_") and k != "foreground_mask"}
+        out["foreground_mask"] = None if self.foreground_mask is None else (
+            str(self.foreground_mask) if isinstance(self.foreground_mask, (str, bytes)) else "array")
+        return out
+
+    def _foreground(self, problem: Problem) -> torch.Tensor | None:
+        if self.init != "foreground":
+            return None
+        from .foreground import foreground_map
+
+        return foreground_map(problem.image, self.foreground_mask, seed=self.seed)
+
+    def explain(self, clf: Classifier, image: torch.Tensor, target: int | str | None = None) -> Explanation:
+        image, target = prepare_call(clf, image, target)
+        representation = self.make_representation()
+        lambda_k = float(self.lambda_k if self.lambda_k is not None else self.default_lambda(clf))
+        schedule = self.schedule()
+        meter = CostMeter(clf)
+        with meter.measure():
+            problem = Problem.build(clf, image, target, representation, lambda_k, self.distortion,
+                                    zero_noise=self.noise == "zero")
+            fg = self._foreground(problem)
+            masks = initial_masks(problem, self.init, self.seed, fg)
+            preopt_level = None
+            if self.preoptimize:
+                fg_bands = foreground_masks(fg, problem.mask_shapes(), 0.0) if fg is not None else None
+                with using_precision(clf, resolve_precision(schedule.precision, clf)):
+                    masks, preopt_level = preoptimize(problem, masks, fg_bands, self.seed, schedule.samples)
+            with _progress_bar(self.progress, schedule.steps, self.name) as bar:
+                result = optimize_mask(problem, masks, schedule, self.seed, bar)
+            saliency, cartoon = self.render(problem, result.masks)
+        arrays: dict[str, np.ndarray] = {
+            "image": image.detach().float().cpu().numpy(),
+            "noise_mean": np.asarray(problem.noise.means, dtype=np.float64),
+            "noise_std": np.asarray(problem.noise.stds, dtype=np.float64),
+        }
+        if self.evaluate:
+            for key, value in rde_objective(problem, result.masks).items():
+                arrays[key] = np.asarray(value, dtype=np.float64)
+        settings = {
+            **self.settings(), **representation.settings(), "lambda_k": lambda_k,
+            "schedule": schedule_settings(schedule), "precision_used": result.precision,
+            "steps_run": result.steps_run, "stopped_early": result.stopped_early,
+            "preopt_level": preopt_level, "image_size": list(problem.size),
+            "objective_eval": {"distortion": "label", "samples": EVAL_SAMPLES, "seed": EVAL_SEED},
+        }
+        return Explanation(
+            method=self.name, target=target, saliency=saliency, model=clf.name,
+            target_name=clf.class_name(target), score=float(problem.clean_probs[target]),
+            mask=masks_to_arrays(representation, result.masks), cartoon=cartoon, history=result.history,
+            arrays=arrays, cost=meter.as_dict(), settings=settings,
+        )
+
+
+@contextlib.contextmanager
+def _progress_bar(enabled: bool, total: int, label: str) -> Iterator[Callable[[int, dict[str, float]], None] | None]:
+    """A tqdm bar showing the loss, or nothing."""
+    if not enabled:
+        yield None
+        return
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc=label, unit="step", leave=False)
+
+    def update(step: int, values: dict[str, float]) -> None:
+        bar.update(1)
+        if step % 5 == 0:
+            bar.set_postfix(loss=f"{values['loss']:.4f}", dist=f"{values['distortion']:.4f}",
+                            mask=f"{values['sparsity']:.3f}")
+
+    try:
+        yield update
+    finally:
+        bar.close()

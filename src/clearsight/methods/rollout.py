@@ -1,0 +1,116 @@
+"""Attention rollout (Abnar & Zuidema, 2020): how much the CLS token draws on each patch, through all layers.
+
+Two presets, because the papers we reproduce used two variants (SPEC section 0):
+
+- ``vit-explain`` (the CartoonX reproduction, via jacobgil/vit-explain): heads fused by mean; in each
+  layer the lowest ``discard_ratio`` (0.9) of all entries are zeroed except CLS->CLS; ``(A + I) / 2``;
+  rows normalised to sum to one. (The original script divided by row sums along the wrong axis; that is a
+  bug and is not reproduced.)
+- ``moxi``: heads fused by mean; ``A + I``; divided by the matrix total; no discarding.
+
+The map is the CLS row of the product ``A_L ... A_1`` over patch columns, scaled to a maximum of 1.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import torch
+
+from ..errors import MethodError
+from ..explanation import Explanation
+from ..models import Classifier, TokenClassifier, resize_map
+from .base import CostMeter, Explainer, clean_probability, prepare_call
+
+Preset = Literal["vit-explain", "moxi"]
+PRESETS: dict[str, dict] = {
+    "vit-explain": {"discard_ratio": 0.9, "halve_identity": True, "normalise": "rows"},
+    "moxi": {"discard_ratio": 0.0, "halve_identity": False, "normalise": "total"},
+}
+
+
+def fuse_heads(attention: torch.Tensor, how: str) -> torch.Tensor:
+    """``(B,heads,T,T)`` to ``(B,T,T)`` by mean, max or min over heads."""
+    if how == "mean":
+        return attention.mean(1)
+    if how == "max":
+        return attention.amax(1)
+    if how == "min":
+        return attention.amin(1)
+    raise MethodError(f"unknown head fusion {how!r}; use mean, max or min")
+
+
+def discard_lowest(fused: torch.Tensor, ratio: float) -> torch.Tensor:
+    """Zero the lowest ``ratio`` of each matrix's entries, keeping CLS->CLS (flat index 0)."""
+    if ratio <= 0:
+        return fused
+    B, T, _ = fused.shape
+    flat = fused.reshape(B, T * T).clone()
+    count = int(T * T * ratio)
+    lowest = flat.topk(count, dim=1, largest=False).indices
+    drop = torch.zeros_like(flat, dtype=torch.bool).scatter_(1, lowest, True)
+    drop[:, 0] = False
+    return flat.masked_fill(drop, 0.0).reshape(B, T, T)
+
+
+def rollout(attentions: list[torch.Tensor], discard_ratio: float, halve_identity: bool, normalise: str,
+            head_fusion: str = "mean") -> torch.Tensor:
+    """The rollout matrix ``(B,T,T)`` from per-layer attentions ``(B,heads,T,T)`` (first layer first)."""
+    result = None
+    for attention in attentions:
+        a = discard_lowest(fuse_heads(attention.double(), head_fusion), discard_ratio)
+        eye = torch.eye(a.shape[-1], dtype=a.dtype, device=a.device)
+        a = (a + eye) / 2 if halve_identity else a + eye
+        if normalise == "rows":
+            a = a / a.sum(-1, keepdim=True)
+        else:
+            a = a / a.sum(dim=(-2, -1), keepdim=True)
+        result = a if result is None else a @ result
+    return result
+
+
+class AttentionRollout(Explainer):
+    """Attention rollout for ViTs (a clear error for other models).
+
+    Args:
+        preset: ``vit-explain`` (default) or ``moxi``; see the module docstring.
+        head_fusion: ``mean`` (both presets), ``max`` or ``min``.
+        discard_ratio: overrides the preset's discard ratio.
+    """
+
+    name = "rollout"
+
+    def __init__(self, preset: Preset = "vit-explain", head_fusion: str = "mean",
+                 discard_ratio: float | None = None) -> None:
+        if preset not in PRESETS:
+            raise MethodError(f"unknown rollout preset {preset!r}; use {' or '.join(PRESETS)}")
+        if discard_ratio is not None and not 0 <= discard_ratio < 1:
+            raise MethodError(f"discard ratio must be in [0,1); got {discard_ratio}")
+        self.preset = preset
+        self.head_fusion = head_fusion
+        self.discard_ratio = PRESETS[preset]["discard_ratio"] if discard_ratio is None else float(discard_ratio)
+
+    def grid_maps(self, clf: TokenClassifier, images: torch.Tensor) -> torch.Tensor:
+        """Rollout maps at patch-grid resolution ``(B,gh,gw)``, each scaled to max 1."""
+        p = PRESETS[self.preset]
+        matrix = rollout(clf.attentions(images), self.discard_ratio, p["halve_identity"], p["normalise"],
+                         self.head_fusion)
+        cls_row = matrix[:, 0, clf.num_prefix_tokens:].float()
+        cls_row = cls_row / cls_row.amax(1, keepdim=True).clamp_min(1e-12)
+        return cls_row.reshape(-1, *clf.grid)
+
+    def explain(self, clf: Classifier, image: torch.Tensor, target: int | str | None = None) -> Explanation:
+        if not isinstance(clf, TokenClassifier):
+            raise MethodError(f"attention rollout needs a Vision Transformer; {clf.name} has no attention layers "
+                              "(use gradcam or gradcampp for CNNs)")
+        image, target = prepare_call(clf, image, target)
+        meter = CostMeter(clf)
+        with meter.measure():
+            grid = self.grid_maps(clf, image[None])[0]
+            saliency = resize_map(grid, tuple(image.shape[-2:]))
+        return Explanation(
+            method=self.name, target=target, target_name=clf.class_name(target), model=clf.name,
+            saliency=saliency.cpu().numpy().astype(np.float32), score=clean_probability(clf, image, target),
+            arrays={"grid": grid.cpu().numpy()}, cost=meter.as_dict(), settings=self.settings(),
+        )

@@ -1,0 +1,75 @@
+"""The command line: results on disk, resumable runs, and one clear line (exit 2) for each user mistake."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from clearsight.cli import main
+from clearsight.io import bundled_sample
+
+from .conftest import MODELS, SAMPLES
+
+DEIT = ["--model", "timm:deit_tiny_patch16_224", "--weights", str(MODELS / "deit_tiny_patch16_224.pth")]
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.slow
+def test_explain_writes_results_and_resumes(tmp_path, capsys):
+    photo = SAMPLES / "n01440764_tench.JPEG"
+    code, out, _ = run(capsys, "explain", photo, "--method", "rollout", "--out", tmp_path, *DEIT)
+    assert code == 0 and "tench" in out
+    meta = json.loads((tmp_path / "n01440764_tench_rollout.json").read_text())
+    assert meta["method"] == "rollout" and meta["target"] == 0
+    assert (tmp_path / "n01440764_tench_rollout.png").stat().st_size > 1000
+    code, out, _ = run(capsys, "explain", photo, "--method", "rollout", "--out", tmp_path, *DEIT)
+    assert code == 0 and "exists" in out
+
+
+@pytest.mark.slow
+def test_demo(tmp_path, capsys):
+    code, out, _ = run(capsys, "demo", "--out", tmp_path)
+    assert code == 0 and "figure:" in out and (tmp_path / "demo" / "chelsea_gradcam.png").exists()
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["explain", "no/such/photo.jpg"], "not found"),
+    (["explain", bundled_sample(), "--model", "keras:resnet"], "unknown model spec"),
+    (["explain", bundled_sample(), "--method", "magic"], "unknown method"),
+    (["explain", bundled_sample(), "--method", "gradcam", "--discard-ratio", "0.5"], "does not apply"),
+    (["explain", bundled_sample(), "--model", "torchvision:mobilenet_v2", "--weights", "missing.pth"], "not found"),
+])
+def test_user_mistakes_exit_2_with_one_line(capsys, argv, needle):
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert err.startswith("clearsight: error:") and needle in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("argv,needle", [
+    (["--method", "rollout"], "Vision Transformer"),
+    (["--target", "1000"], "out of range"),
+    (["--target", "not a class"], "unknown class"),
+])
+def test_model_dependent_mistakes(capsys, tmp_path, argv, needle):
+    code, _, err = run(capsys, "explain", bundled_sample(), "--out", tmp_path, *argv)
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
+
+
+def test_not_an_image(tmp_path, capsys):
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("hello")
+    code, _, err = run(capsys, "explain", bad, "--out", tmp_path)
+    assert code == 2 and "not an image" in err
+
+
+def test_models_lists_specs(capsys):
+    code, out, _ = run(capsys, "models")
+    assert code == 0 and "efficientnet_lite0" in out and "timm:" in out

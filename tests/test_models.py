@@ -1,0 +1,195 @@
+"""Models: real accuracy on the shared photos, token access equal to the model, clear loading errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from clearsight.errors import InputShapeError, MethodError, ModelError, TargetError
+from clearsight.models import load_model, wrap_model
+
+from .conftest import MODELS, SAMPLES
+
+
+def top1(clf, rows) -> float:
+    correct = 0
+    for start in range(0, len(rows), 50):
+        chunk = rows[start:start + 50]
+        images = torch.stack([clf.prepare(SAMPLES / r["file"]) for r in chunk])
+        predicted, _ = clf.predict(images)
+        correct += int((predicted == torch.tensor([int(r["class_index"]) for r in chunk])).sum())
+    return correct / len(rows)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fixture,floor", [("effnet", 0.85), ("deit", 0.80), ("mobilenet", 0.80)])
+def test_top1_on_the_200_shared_photos(request, labels, fixture, floor):
+    assert len(labels) == 200
+    assert top1(request.getfixturevalue(fixture), labels) >= floor
+
+
+@pytest.mark.slow
+def test_builtin_model_known_answers(effnet):
+    import skimage.data
+    from PIL import Image
+
+    coffee = effnet.prepare(Image.fromarray(skimage.data.coffee()))
+    assert int(effnet.predict(coffee[None])[0]) == 967  # espresso
+    assert effnet.class_name(967) == "espresso"
+
+
+@pytest.mark.slow
+def test_forward_tokens_all_kept_equals_model(deit, photo_paths):
+    images = torch.stack([deit.prepare(p) for p in photo_paths[:3]])
+    with torch.inference_mode():
+        reference = deit.model(deit.normalize(images))
+        tokens = deit.embed(images)
+        assert torch.allclose(deit.forward_tokens(tokens), reference, atol=1e-4)
+        keep_all = torch.arange(196).expand(3, -1)
+        assert torch.allclose(deit.forward_tokens(tokens, keep_all), reference, atol=1e-4)
+        # order of kept tokens is irrelevant: positions were added before dropping
+        shuffled = torch.stack([torch.randperm(196, generator=torch.Generator().manual_seed(i)) for i in range(3)])
+        assert torch.allclose(deit.forward_tokens(tokens, shuffled), reference, atol=1e-4)
+        half = keep_all[:, ::2]
+        dropped = deit.forward_tokens(tokens, half)
+        assert (dropped - reference).abs().max() > 0.1
+
+
+@pytest.mark.slow
+def test_attention_masking_from_layer0_matches_token_dropping(deit, photo_paths):
+    image = deit.prepare(photo_paths[0])[None]
+    keep_mask = torch.zeros(2, 196, dtype=torch.bool)
+    keep_mask[0, :98] = True
+    keep_mask[1, ::3] = True
+    with torch.inference_mode():
+        tokens = deit.embed(image)
+        for row in range(2):
+            keep = keep_mask[row].nonzero().T
+            dropped = deit.forward_tokens(tokens, keep)
+            masked = deit.forward_masked(image, keep_mask[row:row + 1], layer=0)
+            assert torch.allclose(dropped, masked, atol=1e-3)
+        full = deit.forward_masked(image, torch.ones(1, 196, dtype=torch.bool), layer=0)
+        assert torch.allclose(full, deit.model(deit.normalize(image)), atol=1e-4)
+        late = deit.forward_masked(image, keep_mask[:1], layer=11)  # masking only the last block changes less
+        early = deit.forward_masked(image, keep_mask[:1], layer=0)
+        assert not torch.allclose(late, early, atol=1e-3)
+
+
+def test_captured_attention_equals_timm_unfused_attention(tiny_vit):
+    """Independent check: timm's own attention (fused attention off, weights taken from attn_drop)."""
+    model = tiny_vit.model
+    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    captured: list[torch.Tensor] = []
+    handles = [blk.attn.attn_drop.register_forward_hook(lambda m, i, o: captured.append(o.detach()))
+               for blk in model.blocks]
+    before = [blk.attn.fused_attn for blk in model.blocks]
+    for blk in model.blocks:
+        blk.attn.fused_attn = False
+    try:
+        with torch.no_grad():
+            model(tiny_vit.normalize(images))
+    finally:
+        for blk, flag in zip(model.blocks, before):
+            blk.attn.fused_attn = flag
+        for h in handles:
+            h.remove()
+    ours = tiny_vit.attentions(images)
+    assert len(ours) == len(captured) == 2
+    for a, b in zip(ours, captured):
+        assert torch.allclose(a, b, atol=1e-6)
+    assert [blk.attn.fused_attn for blk in model.blocks] == before  # the model was left as it was
+
+
+def test_token_classifier_geometry(tiny_vit):
+    assert tiny_vit.grid == (4, 4) and tiny_vit.patch_size == 8 and tiny_vit.num_prefix_tokens == 1
+    with pytest.raises(InputShapeError):
+        tiny_vit.embed(torch.rand(1, 3, 40, 40))
+
+
+def test_passes_are_counted(tiny_vit):
+    before = tiny_vit.passes
+    tiny_vit.logits(torch.rand(5, 3, 32, 32))
+    tokens = tiny_vit.embed(torch.rand(1, 3, 32, 32))
+    with torch.inference_mode():
+        tiny_vit.forward_tokens(tokens, torch.zeros(7, 3, dtype=torch.long))
+    assert tiny_vit.passes - before == 12
+
+
+def test_bad_inputs(tiny_cnn):
+    with pytest.raises(InputShapeError):
+        tiny_cnn(torch.rand(3, 32))
+    with pytest.raises(InputShapeError):
+        tiny_cnn(torch.zeros(1, 3, 32, 32, dtype=torch.uint8))
+    with pytest.raises(TargetError):
+        tiny_cnn.check_target(10)
+    with pytest.raises(TargetError):
+        tiny_cnn.check_target("no such class")
+    assert tiny_cnn.check_target("3") == 3
+
+
+@pytest.mark.parametrize("spec", ["nope", "timm:", "keras:resnet", "timm:not_a_model_xyz", "torchvision:nope"])
+def test_unknown_specs(spec):
+    with pytest.raises(ModelError):
+        load_model(spec)
+
+
+def test_weights_errors(tmp_path):
+    with pytest.raises(ModelError, match="not found"):
+        load_model("torchvision:mobilenet_v2", weights=tmp_path / "missing.pth")
+    (tmp_path / "junk.pth").write_text("not a checkpoint")
+    with pytest.raises(ModelError, match="cannot load"):
+        load_model("torchvision:mobilenet_v2", weights=tmp_path / "junk.pth")
+    with pytest.raises(ModelError, match="do not fit"):  # DeiT weights into a MobileNet
+        load_model("torchvision:mobilenet_v2", weights=MODELS / "deit_tiny_patch16_224.pth")
+
+
+def test_weights_only_refuses_pickled_objects(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    torch.save({"x": Evil()}, tmp_path / "evil.pth")
+    with pytest.raises(ModelError):
+        load_model("torchvision:mobilenet_v2", weights=tmp_path / "evil.pth")
+
+
+def test_offline_pretrained_download_says_to_pass_weights(monkeypatch):
+    import timm
+
+    def refuse(*args, **kwargs):
+        if kwargs.get("pretrained"):
+            raise OSError("network unreachable")
+        return original(*args, **kwargs)
+
+    original = timm.create_model
+    monkeypatch.setattr(timm, "create_model", refuse)
+    with pytest.raises(ModelError, match="--weights"):
+        load_model("timm:deit_tiny_patch16_224")
+
+
+def test_rollout_features_refuse_cnns(tiny_cnn):
+    from clearsight.models import TokenClassifier
+
+    with pytest.raises(MethodError):
+        TokenClassifier(tiny_cnn.model)
+
+
+def test_huggingface_vit_tokens_match_model():
+    transformers = pytest.importorskip("transformers")
+    config = transformers.ViTConfig(image_size=32, patch_size=8, num_hidden_layers=2, hidden_size=16,
+                                    num_attention_heads=2, intermediate_size=32, num_labels=5)
+    torch.manual_seed(0)
+    model = transformers.ViTForImageClassification(config)
+    from clearsight.models import Preprocessing
+
+    clf = wrap_model(model, Preprocessing(input_size=32, mean=(0.5,) * 3, std=(0.5,) * 3), name="hf-tiny")
+    assert clf.is_token_model and clf.grid == (4, 4)
+    images = torch.rand(2, 3, 32, 32)
+    with torch.inference_mode():
+        reference = clf.logits(images)
+        assert torch.allclose(clf.forward_tokens(clf.embed(images)), reference, atol=1e-5)
+        full = clf.forward_masked(images, torch.ones(2, 16, dtype=torch.bool))
+        assert torch.allclose(full, reference, atol=1e-5)
+    attentions = clf.attentions(images)
+    assert len(attentions) == 2 and attentions[0].shape == (2, 2, 17, 17)
+    assert torch.allclose(attentions[0].sum(-1), torch.ones(2, 2, 17), atol=1e-5)
