@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from ..errors import InputShapeError
 from ..explanation import Explanation
 from ..models import Classifier
 
@@ -62,14 +63,23 @@ class CostMeter:
         return {"seconds": self.seconds, "passes": float(self.passes)}
 
 
-def prepare_call(clf: Classifier, image: torch.Tensor, target: int | str | None) -> tuple[torch.Tensor, int]:
-    """Validate the image (one ``(3,H,W)`` picture, moved to the model's device) and resolve the target."""
+def single_image(clf: Classifier, image: torch.Tensor) -> torch.Tensor:
+    """Validate one ``(3,H,W)`` picture (a batch of one is accepted) and move it to the model's device."""
     batch = clf.check_images(image)
     if batch.shape[0] != 1:
-        from ..errors import InputShapeError
-
         raise InputShapeError(f"explain takes one image (3,H,W); got a batch of {batch.shape[0]}")
-    image = batch[0].to(clf.device)
+    return batch[0].to(clf.device)
+
+
+def resolve_target(clf: Classifier, logits: torch.Tensor, target: int | str | None) -> tuple[int, float]:
+    """The checked target (the prediction when None) and its clean probability, from clean-image logits."""
+    target = int(logits[0].argmax()) if target is None else clf.check_target(target)
+    return target, float(logits.float().softmax(1)[0, target])
+
+
+def prepare_call(clf: Classifier, image: torch.Tensor, target: int | str | None) -> tuple[torch.Tensor, int]:
+    """Validate the image and resolve the target (the prediction when None; one model pass then)."""
+    image = single_image(clf, image)
     return image, clf.target_or_prediction(image, target)
 
 

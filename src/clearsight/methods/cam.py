@@ -8,6 +8,7 @@ block that always removes its hook, batching, eigen-smoothing and test-time-augm
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -18,7 +19,7 @@ from torch import nn
 from ..errors import MethodError
 from ..explanation import Explanation
 from ..models import Classifier, TokenClassifier, resize_map
-from .base import CostMeter, Explainer, clean_probability, prepare_call
+from .base import CostMeter, Explainer, single_image
 
 
 def find_last_conv_stage(clf: Classifier) -> str:
@@ -51,8 +52,11 @@ def find_last_conv_stage(clf: Classifier) -> str:
     return last[-1]
 
 
+_LAST_CONV: weakref.WeakKeyDictionary[nn.Module, str] = weakref.WeakKeyDictionary()
+
+
 def resolve_layer(clf: Classifier, target_layer: str | None) -> nn.Module:
-    """The module Grad-CAM reads: a named one, or the default for the model type."""
+    """The module Grad-CAM reads: a named one, or the default for the model type (searched once per model)."""
     if target_layer:
         try:
             return clf.model.get_submodule(target_layer)
@@ -60,7 +64,9 @@ def resolve_layer(clf: Classifier, target_layer: str | None) -> nn.Module:
             raise MethodError(f"{clf.name} has no module named {target_layer!r}") from None
     if isinstance(clf, TokenClassifier):
         return clf.gradcam_layer()
-    return clf.model.get_submodule(find_last_conv_stage(clf))
+    if clf.model not in _LAST_CONV:
+        _LAST_CONV[clf.model] = find_last_conv_stage(clf)
+    return clf.model.get_submodule(_LAST_CONV[clf.model])
 
 
 @contextmanager
@@ -136,13 +142,16 @@ class CAMExplainer(Explainer):
         """One weight per channel, ``(B,C)``, from activations and gradients ``(B,C,h,w)``."""
         raise NotImplementedError
 
-    def _raw_maps(self, clf: Classifier, images: torch.Tensor, targets: torch.Tensor,
-                  layer: nn.Module) -> torch.Tensor:
-        """Unnormalised CAMs ``(B,h,w)`` (after ReLU) for one chunk of images."""
+    def _raw_maps(self, clf: Classifier, images: torch.Tensor, targets: torch.Tensor | None,
+                  layer: nn.Module) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Unnormalised CAMs ``(B,h,w)`` (after ReLU), the logits and the targets, from one forward and
+        one backward pass. ``targets=None`` explains each image's predicted class."""
         x = images.detach().clone().requires_grad_(True)
         with torch.enable_grad(), capture_output(layer) as store:
             logits = clf(x)
             act = store[-1]
+            if targets is None:
+                targets = logits.argmax(1)
             score = logits.gather(1, targets[:, None]).sum()
             (grad,) = torch.autograd.grad(score, act)
         act, grad = tokens_to_grid(clf, act.detach().float()), tokens_to_grid(clf, grad.float())
@@ -151,7 +160,7 @@ class CAMExplainer(Explainer):
         cam = weighted.sum(1)
         if self.eigen_smooth:
             cam = first_principal_projection(weighted, cam)
-        return cam.clamp_min(0)
+        return cam.clamp_min(0), logits.detach(), targets
 
     def maps(self, clf: Classifier, images: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Batched CAMs for ``images`` ``(B,3,H,W)`` and ``targets`` ``(B,)``.
@@ -165,14 +174,14 @@ class CAMExplainer(Explainer):
         raws, norms = [], []
         for s in clf.batches(images.shape[0], self.batch_size):
             if not self.aug_smooth:
-                raw = self._raw_maps(clf, images[s], targets[s], layer)
+                raw = self._raw_maps(clf, images[s], targets[s], layer)[0]
                 raws.append(raw)
                 norms.append(minmax(raw))
                 continue
             chunk, tgt = images[s], targets[s]
             aug = torch.cat([(c.flip(-1) if flip else c) * factor for flip, factor in AUGMENTATIONS
                              for c in [chunk]])
-            raw = self._raw_maps(clf, aug, tgt.repeat(len(AUGMENTATIONS)), layer)
+            raw = self._raw_maps(clf, aug, tgt.repeat(len(AUGMENTATIONS)), layer)[0]
             raw = raw.reshape(len(AUGMENTATIONS), chunk.shape[0], *raw.shape[1:])
             raw = torch.stack([r.flip(-1) if flip else r for r, (flip, _) in zip(raw, AUGMENTATIONS)])
             raws.append(raw.mean(0))
@@ -180,14 +189,21 @@ class CAMExplainer(Explainer):
         return torch.cat(raws), torch.cat(norms)
 
     def explain(self, clf: Classifier, image: torch.Tensor, target: int | str | None = None) -> Explanation:
-        image, target = prepare_call(clf, image, target)
+        image = single_image(clf, image)
         meter = CostMeter(clf)
         with meter.measure():
-            raw, norm = self.maps(clf, image[None], torch.tensor([target]))
+            layer = resolve_layer(clf, self.target_layer)
+            wanted = None if target is None else torch.tensor([clf.check_target(target)], device=clf.device)
+            # One pass gives the prediction, the clean probability and the map together.
+            raw, logits, chosen = self._raw_maps(clf, image[None], wanted, layer)
+            target = int(chosen[0])
+            norm = minmax(raw)
+            if self.aug_smooth:
+                raw, norm = self.maps(clf, image[None], chosen)
             saliency = resize_map(norm[0], tuple(image.shape[-2:]))
         return Explanation(
             method=self.name, target=target, target_name=clf.class_name(target), model=clf.name,
-            saliency=saliency.cpu().numpy().astype(np.float32), score=clean_probability(clf, image, target),
+            saliency=saliency.cpu().numpy().astype(np.float32), score=float(logits.softmax(1)[0, target]),
             arrays={"grid": norm[0].cpu().numpy(), "raw": raw[0].cpu().numpy()},
             cost=meter.as_dict(), settings=self.settings(),
         )

@@ -21,7 +21,7 @@ import torch
 from ..errors import MethodError
 from ..explanation import Explanation
 from ..models import Classifier, TokenClassifier, resize_map
-from .base import CostMeter, Explainer, clean_probability, prepare_call
+from .base import CostMeter, Explainer, resolve_target, single_image
 
 Preset = Literal["vit-explain", "moxi"]
 PRESETS: dict[str, dict] = {
@@ -91,26 +91,29 @@ class AttentionRollout(Explainer):
         self.head_fusion = head_fusion
         self.discard_ratio = PRESETS[preset]["discard_ratio"] if discard_ratio is None else float(discard_ratio)
 
-    def grid_maps(self, clf: TokenClassifier, images: torch.Tensor) -> torch.Tensor:
-        """Rollout maps at patch-grid resolution ``(B,gh,gw)``, each scaled to max 1."""
+    def grid_maps(self, clf: TokenClassifier, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rollout maps at patch-grid resolution ``(B,gh,gw)``, each scaled to max 1, and the logits
+        (both from the same single pass)."""
         p = PRESETS[self.preset]
-        matrix = rollout(clf.attentions(images), self.discard_ratio, p["halve_identity"], p["normalise"],
-                         self.head_fusion)
+        attentions, logits = clf.attentions(images, with_logits=True)
+        matrix = rollout(attentions, self.discard_ratio, p["halve_identity"], p["normalise"], self.head_fusion)
         cls_row = matrix[:, 0, clf.num_prefix_tokens:].float()
         cls_row = cls_row / cls_row.amax(1, keepdim=True).clamp_min(1e-12)
-        return cls_row.reshape(-1, *clf.grid)
+        return cls_row.reshape(-1, *clf.grid), logits
 
     def explain(self, clf: Classifier, image: torch.Tensor, target: int | str | None = None) -> Explanation:
         if not isinstance(clf, TokenClassifier):
             raise MethodError(f"attention rollout needs a Vision Transformer; {clf.name} has no attention layers "
                               "(use gradcam or gradcampp for CNNs)")
-        image, target = prepare_call(clf, image, target)
+        image = single_image(clf, image)
         meter = CostMeter(clf)
         with meter.measure():
-            grid = self.grid_maps(clf, image[None])[0]
+            grids, logits = self.grid_maps(clf, image[None])
+            target, score = resolve_target(clf, logits, target)
+            grid = grids[0]
             saliency = resize_map(grid, tuple(image.shape[-2:]))
         return Explanation(
             method=self.name, target=target, target_name=clf.class_name(target), model=clf.name,
-            saliency=saliency.cpu().numpy().astype(np.float32), score=clean_probability(clf, image, target),
+            saliency=saliency.cpu().numpy().astype(np.float32), score=score,
             arrays={"grid": grid.cpu().numpy()}, cost=meter.as_dict(), settings=self.settings(),
         )

@@ -324,8 +324,9 @@ class TokenClassifier(Classifier):
             x = torch.cat([self.adapter.prefix_tokens(B).to(patches.dtype), patches], dim=1)
             return self._encode(x, key_bias=self.key_bias(keep_mask), from_layer=layer)[0]
 
-    def attentions(self, images: torch.Tensor) -> list[torch.Tensor]:
-        """Every block's attention weights, a list of ``(B,heads,T,T)`` tensors (T = prefix + patches).
+    def attentions(self, images: torch.Tensor, with_logits: bool = False):
+        """Every block's attention weights, a list of ``(B,heads,T,T)`` tensors (T = prefix + patches);
+        with ``with_logits=True`` also the logits of the same pass, as ``(maps, logits)``.
 
         Computed by running the blocks' own modules explicitly, so it works whether or not timm uses fused
         attention, and leaves the model untouched.
@@ -336,7 +337,9 @@ class TokenClassifier(Classifier):
         with torch.no_grad(), self.autocast():
             patches = self.adapter.patch_tokens(self.normalize(images))
             x = torch.cat([self.adapter.prefix_tokens(images.shape[0]).to(patches.dtype), patches], dim=1)
-            return [a.float() for a in self._encode(x, want_attention=True)[1]]
+            logits, maps = self._encode(x, want_attention=True)
+        maps = [a.float() for a in maps]
+        return (maps, logits) if with_logits else maps
 
     def gradcam_layer(self) -> nn.Module:
         """The module whose tokens Grad-CAM uses: the last block's first LayerNorm."""
