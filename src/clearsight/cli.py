@@ -119,15 +119,15 @@ def explain_file(clf, explainer, path: Path, target: str | None, out: Path, size
 def cmd_explain(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .methods import build_explainer
-
     from .errors import ImageError
+    from .methods import build_explainer
 
     _seed_everything(args.seed)
     explainer = build_explainer(args.method, _method_options(args))
     missing = [p for p in args.images if not Path(p).is_file()]
     if missing:  # fail before the (slow) model load
-        raise ImageError(f"image not found: {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise ImageError(f"image not found: {missing[0]}{more}")
     clf = _load(args)
     target = clf.check_target(args.target) if args.target is not None else None
     out = Path(args.out)

@@ -57,9 +57,10 @@ def _apply_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str
 
 
 def _pretrained_failed(spec: str, err: Exception) -> ModelError:
+    what = "a save_pretrained folder" if spec.startswith("hf:") else "a state_dict file"
     return ModelError(
-        f"could not fetch pretrained weights for {spec} ({type(err).__name__}: {str(err)[:120]}); "
-        f"download them elsewhere and pass --weights PATH (a state_dict file)"
+        f"could not load pretrained weights for {spec} ({type(err).__name__}: {str(err)[:120]}); "
+        f"download them elsewhere and pass --weights PATH ({what})"
     )
 
 
