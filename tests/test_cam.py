@@ -95,3 +95,14 @@ def test_gradcam_points_at_what_matters(mobilenet, photo_paths):
         hurt_top += float(probs[0] - probs[1])
         hurt_bottom += float(probs[0] - probs[2])
     assert hurt_top > hurt_bottom + 0.5
+
+
+def test_cams_run_in_fp32_even_on_a_bf16_classifier(tiny_vit):
+    from clearsight.models import wrap_model
+
+    bf16 = wrap_model(tiny_vit.model, tiny_vit.preprocessing, precision="bf16")
+    image = torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(4))
+    a = build_explainer("gradcampp").explain(tiny_vit, image, 2)
+    b = build_explainer("gradcampp").explain(bf16, image, 2)
+    assert torch.allclose(torch.from_numpy(a.arrays["raw"]), torch.from_numpy(b.arrays["raw"]), atol=1e-6)
+    assert bf16.precision == "bf16"  # restored after the call

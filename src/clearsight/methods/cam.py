@@ -147,7 +147,9 @@ class CAMExplainer(Explainer):
         """Unnormalised CAMs ``(B,h,w)`` (after ReLU), the logits and the targets, from one forward and
         one backward pass. ``targets=None`` explains each image's predicted class."""
         x = images.detach().clone().requires_grad_(True)
-        with torch.enable_grad(), capture_output(layer) as store:
+        # Always fp32: bf16 gradients are too coarse for CAMs (Grad-CAM++ on DeiT-Tiny kept r=0.28 with the
+        # fp32 map in benchmarks/methods.py), and a CAM costs a single pass anyway.
+        with torch.enable_grad(), capture_output(layer) as store, clf.using_precision("fp32"):
             logits = clf(x)
             act = store[-1]
             if targets is None:

@@ -182,6 +182,16 @@ class Classifier:
             return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
+    @contextlib.contextmanager
+    def using_precision(self, precision: Precision) -> Iterator[Classifier]:
+        """Temporarily run at another precision (restored on exit, even on error)."""
+        before = self.precision
+        self.precision = precision
+        try:
+            yield self
+        finally:
+            self.precision = before
+
     def _forward(self, images: torch.Tensor) -> torch.Tensor:
         with self.autocast():
             out = self.model(self.normalize(images))
