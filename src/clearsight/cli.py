@@ -22,6 +22,8 @@ DEFAULT_OUT = "clearsight-out"
 METHOD_OPTIONS = [
     "target_layer", "eigen_smooth", "aug_smooth",  # Grad-CAM family
     "preset", "head_fusion", "discard_ratio",  # rollout (preset also names other methods' presets)
+    "steps", "lambda_k", "init", "samples", "lr", "render", "foreground_mask",  # CartoonX / Pixel RDE
+    "mode", "tau", "full_order", "score", "absence", "patch_size", "rounds", "sampling",  # MoXI / Shapley
 ]
 
 
@@ -46,6 +48,37 @@ def _add_method_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--preset", help="rollout: vit-explain (default) or moxi; cartoonx/pixel-rde: paper")
     g.add_argument("--head-fusion", choices=["mean", "max", "min"], help="rollout: how heads are fused")
     g.add_argument("--discard-ratio", type=float, help="rollout: fraction of lowest attention entries dropped")
+    g.add_argument("--steps", type=int, help="cartoonx/pixel-rde: optimisation steps (default: the preset's)")
+    g.add_argument("--lambda", dest="lambda_k", type=float,
+                   help="cartoonx/pixel-rde: sparsity weight lambda_k (default 20 CNN / 10 ViT; pixel-rde 4)")
+    g.add_argument("--init", choices=["ones", "zeros", "random", "foreground", "preoptimize"],
+                   help="cartoonx/pixel-rde: mask initialisation (default ones)")
+    g.add_argument("--samples", type=int, help="cartoonx/pixel-rde: noise samples per step")
+    g.add_argument("--lr", type=float, help="cartoonx/pixel-rde: Adam learning rate")
+    g.add_argument("--render", choices=["gray", "color"], help="cartoonx: grayscale (default) or colour cartoon")
+    g.add_argument("--foreground-mask", help="cartoonx/pixel-rde: image file with the foreground for --init "
+                   "foreground (default: GrabCut, needs OpenCV)")
+    g.add_argument("--plot-loss", action="store_true", help="cartoonx/pixel-rde: also write NAME_METHOD_loss.png")
+    _add_patch_game_args(g)
+    g.add_argument("--mode", choices=["insertion", "deletion"],
+                   help="moxi/moxi-minus: insert patches until the target is predicted (default) or delete them "
+                        "until it is not; deletion with --target other than the prediction is class-discriminative")
+    g.add_argument("--tau", type=float, help="moxi/moxi-minus insertion: also require this target probability")
+    g.add_argument("--full-order", action="store_true", default=None,
+                   help="moxi/moxi-minus: order all patches instead of stopping at the first success/failure")
+
+
+def _add_patch_game_args(g) -> None:
+    """Options of the patch game shared by moxi, moxi-minus, shapley and ``evaluate``."""
+    g.add_argument("--score", choices=["log-odds", "probability", "log-probability", "logit"],
+                   help="moxi/moxi-minus/shapley: the reward (default log-odds)")
+    g.add_argument("--absence", help="moxi/moxi-minus/shapley: how patches are removed: auto (token-drop for ViTs, "
+                   "fill for CNNs), token-drop, fill[:mean|black|blur|VALUE], attention-mask[:K]")
+    g.add_argument("--patch-size", type=int, help="moxi/moxi-minus/shapley: patch side in pixels (default: the "
+                   "ViT's patch, 16 for CNNs)")
+    g.add_argument("--rounds", type=int, help="shapley: sampling rounds, 2N passes each (default 200)")
+    g.add_argument("--sampling", choices=["plain", "antithetic", "stratified"],
+                   help="shapley: how rounds are drawn (default plain, as the paper)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,6 +104,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_method_args(ex)
     ex.set_defaults(func=cmd_explain)
 
+    ev = sub.add_parser("evaluate", help="insertion/deletion curves and AUCs of several methods over a folder",
+                        description="For every correctly classified image, order its patches by each method and "
+                        "insert (or delete) them one by one; writes CURVE_accuracy.csv, CURVE_score.csv, "
+                        "CURVE_auc.csv, CURVE.json and CURVE.png to --out.")
+    ev.add_argument("--curve", choices=["insertion", "deletion"], default="insertion", help="default insertion")
+    ev.add_argument("--methods", default="moxi,moxi-minus,gradcam,gradcampp,rollout,shapley",
+                    help="comma-separated method names (default: all six of the MoXI paper)")
+    ev.add_argument("--images", required=True, metavar="DIR", help="folder of images")
+    ev.add_argument("--labels", metavar="CSV", help="CSV with 'file' and 'class_index' columns; without it the "
+                    "model's predictions are the labels; misclassified images are skipped")
+    ev.add_argument("--limit", type=int, help="use only the first N images (sorted by name)")
+    ev.add_argument("--out", default=f"{DEFAULT_OUT}/evaluate", help=f"output folder (default {DEFAULT_OUT}/evaluate)")
+    ev.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
+    _add_model_args(ev)
+    _add_patch_game_args(ev.add_argument_group("patch game and Shapley options"))
+    ev.set_defaults(func=cmd_evaluate)
+
     mo = sub.add_parser("models", help="list the built-in model and the supported model specs")
     mo.set_defaults(func=cmd_models)
 
@@ -82,7 +132,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _method_options(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: getattr(args, k) for k in METHOD_OPTIONS if getattr(args, k, None) is not None}
+    options = {k: getattr(args, k) for k in METHOD_OPTIONS if getattr(args, k, None) is not None}
+    return _with_seed(args.method, options, getattr(args, "seed", None))
+
+
+def _with_seed(method: str, options: dict[str, Any], seed: int | None) -> dict[str, Any]:
+    """Pass ``--seed`` on to methods whose constructor takes a seed (Shapley sampling)."""
+    import inspect
+
+    from .methods import METHODS, explainer_class
+
+    if seed is None or method not in METHODS:
+        return options
+    cls, fixed = explainer_class(method)
+    if "seed" in inspect.signature(cls.__init__).parameters and "seed" not in fixed:
+        options = {**options, "seed": seed}
+    return options
 
 
 def _load(args: argparse.Namespace):
@@ -98,7 +163,8 @@ def _seed_everything(seed: int) -> None:
 
 
 def explain_file(clf, explainer, path: Path, target: str | None, out: Path, size: int | None = None,
-                 resize: str | None = None, overwrite: bool = False) -> tuple[Path, str] | None:
+                 resize: str | None = None, overwrite: bool = False,
+                 plot_loss: bool = False) -> tuple[Path, str] | None:
     """Explain one file and write ``STEM_METHOD.{png,npz,json}``; None when results exist already."""
     from .viz import save_figure
 
@@ -113,6 +179,10 @@ def explain_file(clf, explainer, path: Path, target: str | None, out: Path, size
     explanation.settings.setdefault("image", str(path))
     explanation.save(stem)
     save_figure(explainer.figure(image, explanation, predicted), png)
+    if plot_loss and "loss" in explanation.history:
+        from .viz.rde import loss_figure
+
+        save_figure(loss_figure(explanation), out / f"{path.stem}_{explainer.name}_loss.png")
     return png, f"predicted {predicted[0]} ({predicted[1]:.1%}); explained {explanation.target_name}"
 
 
@@ -124,6 +194,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     _seed_everything(args.seed)
     explainer = build_explainer(args.method, _method_options(args))
+    if hasattr(explainer, "progress"):  # optimisers (CartoonX, Pixel RDE): a bar that shows the loss
+        explainer.progress = True
     missing = [p for p in args.images if not Path(p).is_file()]
     if missing:  # fail before the (slow) model load
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
@@ -133,11 +205,48 @@ def cmd_explain(args: argparse.Namespace) -> int:
     out = Path(args.out)
     paths = [Path(p) for p in args.images]
     for path in tqdm(paths, desc=f"{args.method}", unit="image", disable=len(paths) < 2, file=sys.stderr):
-        done = explain_file(clf, explainer, path, target, out, args.size, args.resize, args.overwrite)
+        done = explain_file(clf, explainer, path, target, out, args.size, args.resize, args.overwrite,
+                            getattr(args, "plot_loss", False))
         if done is None:
             print(f"{path}: result exists in {out} (use --overwrite to recompute)")
         else:
             print(f"{path}: {done[1]} -> {done[0]}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .evaluation import evaluate_curves, read_labels
+    from .io import list_images
+    from .methods import build_explainer
+
+    _seed_everything(args.seed)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    game = {"score": args.score, "absence": args.absence, "patch_size": args.patch_size}
+    shapley = {"rounds": args.rounds, "sampling": args.sampling, "seed": args.seed}
+    options = {m: {k: v for k, v in {**game, **(shapley if m == "shapley" else {})}.items() if v is not None}
+               for m in methods if m in ("moxi", "moxi-minus", "shapley")}
+    for m in methods:  # unknown names and options fail now, not after an hour
+        build_explainer(m, options.get(m))
+    paths = list_images(args.images)[: args.limit]
+    clf = _load(args)
+    if not getattr(clf, "is_token_model", False) and "rollout" in methods:
+        from .errors import MethodError
+
+        raise MethodError(f"rollout needs a Vision Transformer; {clf.name} is not one (drop it from --methods)")
+    labels = read_labels(args.labels, clf) if args.labels else {}
+    images = [clf.prepare(p, size=args.size, resize=args.resize) for p in paths]
+    with tqdm(total=len(paths) * len(methods), desc=f"{args.curve} curves", unit="run", file=sys.stderr) as bar:
+        results = evaluate_curves(
+            clf, images, [labels.get(p.name) for p in paths], methods, args.curve, names=[p.name for p in paths],
+            absence=args.absence, score=args.score or "log-odds", method_options=options,
+            patch_size=args.patch_size, progress=lambda m: (bar.set_postfix_str(m), bar.update()))
+    written = results.save(args.out)
+    print(f"{len(results.images)} images evaluated, {len(results.skipped)} skipped (misclassified)")
+    for method, value in results.aucs().items():
+        print(f"  {method:12s} AUC {value:.4f}  ({results.seconds[method]:.1f} s)")
+    print(f"curves: {written['accuracy']}  figure: {written['png']}")
     return 0
 
 

@@ -21,6 +21,10 @@ METHODS: dict[str, tuple[str, dict[str, Any], str]] = {
     "rollout": ("clearsight.methods.rollout:AttentionRollout", {}, "attention rollout (ViTs only)"),
     "cartoonx": ("clearsight.methods.cartoonx:CartoonX", {}, "CartoonX: sparse wavelet mask (RDE)"),
     "pixel-rde": ("clearsight.methods.pixel_rde:PixelRDE", {}, "Pixel RDE: sparse pixel mask"),
+    "moxi": ("clearsight.methods.moxi:MoXI", {}, "MoXI: greedy patch insertion/deletion with interactions"),
+    "moxi-minus": ("clearsight.methods.moxi:MoXI", {"interactions": False},
+                   "MoXI(-): patches ranked by self-/full-context Shapley values"),
+    "shapley": ("clearsight.methods.shapley:ShapleySampling", {}, "sampled Shapley values of patches"),
 }
 
 

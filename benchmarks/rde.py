@@ -1,0 +1,241 @@
+"""CartoonX: the fast default against the paper preset, objective versus model passes and seconds.
+
+The quality measure is the one the presets are compared on (``clearsight.methods.rde.rde_objective``): the
+``label`` distortion on a fixed, seeded set of 256 noise samples (fp32) plus lambda_k x mean mask, for the
+final mask. The paper preset costs 2000 steps x 64 samples = 128,000 forward+backward passes; its final
+masks are computed once (``--make-fixtures``: hours per image on two CPU cores, resumable from checkpoints in
+``.benchmarks/rde/``) and kept in ``tests/fixtures/rde/``, so later runs compare without recomputing.
+
+Usage::
+
+    python benchmarks/rde.py                        # default vs stored paper masks, 3 photos x 2 models
+    python benchmarks/rde.py --models deit --photos 1
+    nice -n 10 python benchmarks/rde.py --make-fixtures --models deit   # (re)compute paper masks
+
+Timings on a shared CPU vary with the other processes on it; the printed seconds are wall time of this
+run. The paper preset's seconds are its step time measured in the same run (``--timing-steps``) times 2000,
+so both sides of the ratio see the same machine load; its objective comes from the stored masks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from clearsight.methods.cartoonx import CartoonX
+from clearsight.methods.rde import (
+    PAPER,
+    Problem,
+    WaveletRepresentation,
+    arrays_to_masks,
+    initial_masks,
+    masks_to_arrays,
+    optimize_mask,
+    rde_objective,
+)
+from clearsight.models import Classifier, load_model
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT.parent / "shared" / "data" / "imagenet-samples"
+MODELS_DIR = ROOT.parent / "shared" / "models"
+FIXTURES = ROOT / "tests" / "fixtures" / "rde"
+CACHE = ROOT / ".benchmarks" / "rde"  # git-ignored
+
+#: model key -> (spec, weights, image size used by the reproduction)
+MODELS = {
+    "deit": ("timm:deit_tiny_patch16_224", MODELS_DIR / "deit_tiny_patch16_224.pth", 224),
+    "effnet": ("efficientnet_lite0", None, 256),
+}
+#: photos that both models classify correctly at the reproduction's sizes
+PHOTOS = ["n01440764_tench.JPEG", "n01496331_electric_ray.JPEG", "n01558993_robin.JPEG"]
+
+
+def load(key: str) -> Classifier:
+    spec, weights, _ = MODELS[key]
+    return load_model(spec, weights=weights)
+
+
+def photo(clf: Classifier, key: str, name: str) -> torch.Tensor:
+    return clf.prepare(SAMPLES / name, size=MODELS[key][2], resize="squash")
+
+
+def fixture_path(key: str, name: str) -> Path:
+    return FIXTURES / f"paper-{key}-{Path(name).stem}.npz"
+
+
+def lambda_for(clf: Classifier) -> float:
+    return 10.0 if clf.is_token_model else 20.0
+
+
+def _atomic_save(path: Path, save) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ------------------------------------------------------------------------------------------ fixtures
+def make_fixture(key: str, name: str, seed: int = 0) -> None:
+    """Run the paper preset to the end (resuming from the cache) and store its final mask as a fixture."""
+    out = fixture_path(key, name)
+    if out.exists():
+        print(f"{out.name}: present, skipped", flush=True)
+        return
+    clf = load(key)
+    image = photo(clf, key, name)
+    target = clf.target_or_prediction(image, None)
+    rep = WaveletRepresentation()
+    problem = Problem.build(clf, image, target, rep, lambda_for(clf))
+    ckpt = CACHE / f"paper-{key}-{Path(name).stem}.pt"
+    resume = torch.load(ckpt, weights_only=True) if ckpt.exists() else None
+    spent = float(resume["seconds"]) if resume else 0.0
+    t0 = time.perf_counter()
+
+    def checkpoint(state):
+        state["seconds"] = spent + time.perf_counter() - t0
+        _atomic_save(ckpt, lambda tmp: torch.save(state, tmp))
+        print(f"{key} {name}: step {state['step']}, loss {state['history']['loss'][-1]:.4f}, "
+              f"{state['seconds']:.0f} s", flush=True)
+
+    masks = initial_masks(problem, "ones", seed)
+    result = optimize_mask(problem, masks, PAPER, seed=seed, resume=resume, checkpoint=checkpoint,
+                           checkpoint_every=50)
+    seconds = spent + time.perf_counter() - t0
+    objective = rde_objective(problem, result.masks)
+    arrays = {f"mask/{k}": v.astype(np.float16) for k, v in masks_to_arrays(rep, result.masks).items()}
+    arrays.update({
+        "history/loss": result.history["loss"].astype(np.float32),
+        "target": np.asarray(target), "lambda_k": np.asarray(problem.lambda_k),
+        "size": np.asarray(MODELS[key][2]), "steps": np.asarray(result.steps_run),
+        "seconds": np.asarray(seconds), "passes": np.asarray(PAPER.steps * PAPER.samples),
+        "objective": np.asarray(objective["objective"]), "threads": np.asarray(torch.get_num_threads()),
+    })
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+
+    _atomic_save(out, write)
+    print(f"{out.name}: objective {objective['objective']:.5f} after {seconds:.0f} s", flush=True)
+
+
+def load_fixture(key: str, name: str, clf: Classifier, image: torch.Tensor) -> dict | None:
+    """The stored paper-preset result, with its objective recomputed from the stored mask.
+
+    Without a finished fixture, the latest checkpoint of a ``--make-fixtures`` run still in progress is
+    used and reported as partial (``steps`` < 2000): an objective to compare with, not the final one.
+    """
+    path = fixture_path(key, name)
+    ckpt = CACHE / f"{path.stem}.pt"
+    if path.exists():
+        with np.load(path, allow_pickle=False) as data:
+            masks = {k.split("/", 1)[1]: data[k].astype(np.float32) for k in data.files if k.startswith("mask/")}
+            target, lam = int(data["target"]), float(data["lambda_k"])
+            seconds, steps = float(data["seconds"]), int(data["steps"])
+    elif ckpt.exists():
+        state = torch.load(ckpt, weights_only=True)
+        rep = WaveletRepresentation()
+        masks = masks_to_arrays(rep, state["masks"])
+        target, lam = clf.target_or_prediction(image, None), lambda_for(clf)
+        seconds, steps = float(state["seconds"]), int(state["step"])
+    else:
+        return None
+    rep = WaveletRepresentation()
+    problem = Problem.build(clf, image, target, rep, lam)
+    objective = rde_objective(problem, arrays_to_masks(rep, masks, clf.device))
+    return {"objective": objective["objective"], "seconds": seconds, "passes": steps * PAPER.samples,
+            "steps": steps}
+
+
+# ------------------------------------------------------------------------------------------ benchmark
+def run_default(clf: Classifier, image: torch.Tensor, seed: int = 0) -> dict:
+    before = clf.passes
+    t0 = time.perf_counter()
+    exp = CartoonX(seed=seed).explain(clf, image)
+    seconds = time.perf_counter() - t0
+    exp.save(CACHE / f"default-{clf.name.split(':')[-1]}-{exp.target}")  # for inspection; git-ignored
+    rep = WaveletRepresentation()
+    problem = Problem.build(clf, image, exp.target, rep, float(exp.settings["lambda_k"]))
+    objective = rde_objective(problem, arrays_to_masks(rep, exp.mask, clf.device))
+    return {"objective": objective["objective"], "seconds": seconds, "passes": int(exp.cost["passes"]),
+            "steps": int(exp.settings["steps_run"]), "all_passes": clf.passes - before}
+
+
+def paper_seconds_per_step(clf: Classifier, image: torch.Tensor, steps: int) -> float:
+    """Wall seconds of one paper-preset step (64 samples, fp32), timed now, after one warm-up step."""
+    problem = Problem.build(clf, image, clf.target_or_prediction(image, None), WaveletRepresentation(),
+                            lambda_for(clf))
+    masks = initial_masks(problem, "ones", 0)
+    optimize_mask(problem, masks, replace(PAPER, steps=1))
+    t0 = time.perf_counter()
+    optimize_mask(problem, masks, replace(PAPER, steps=steps))
+    return (time.perf_counter() - t0) / steps
+
+
+def benchmark(keys: list[str], photos: list[str], timing_steps: int = 2) -> int:
+    print(f"threads={torch.get_num_threads()}  objective = label distortion on 256 fixed noise samples "
+          f"+ lambda_k * mean mask (lower is better)")
+    header = f"{'model':7} {'photo':28} {'preset':7} {'steps':>5} {'passes':>7} {'seconds':>8} {'objective':>10}"
+    print(header)
+    worse = 0
+    for key in keys:
+        clf = load(key)
+        per_step = paper_seconds_per_step(clf, photo(clf, key, photos[0]), timing_steps) if timing_steps else 0.0
+        if per_step:
+            print(f"{key}: paper preset step timed now: {per_step:.2f} s -> {per_step * PAPER.steps / 60:.0f} min "
+                  f"for 2000 steps", flush=True)
+        for name in photos:
+            image = photo(clf, key, name)
+            paper = load_fixture(key, name, clf, image)
+            fast = run_default(clf, image)
+            stem = Path(name).stem
+            if paper is not None:
+                print(f"{key:7} {stem:28} {'paper':7} {paper['steps']:5d} {paper['passes']:7d} "
+                      f"{paper['seconds']:8.0f} {paper['objective']:10.5f}")
+            else:
+                print(f"{key:7} {stem:28} {'paper':7}  (no fixture yet: run --make-fixtures)")
+            print(f"{key:7} {stem:28} {'default':7} {fast['steps']:5d} {fast['passes']:7d} "
+                  f"{fast['seconds']:8.1f} {fast['objective']:10.5f}")
+            if paper is not None:
+                partial = "" if paper["steps"] >= PAPER.steps else f" [paper run partial: {paper['steps']} steps]"
+                ok = fast["objective"] <= paper["objective"]
+                worse += not ok
+                paper_s = per_step * PAPER.steps if per_step else paper["seconds"]
+                print(f"{'':7} {'':28} ratios: passes x{PAPER.steps * PAPER.samples / fast['passes']:.1f} fewer, "
+                      f"seconds x{paper_s / fast['seconds']:.1f} faster, objective "
+                      f"{fast['objective'] - paper['objective']:+.5f} ({'ok' if ok else 'HIGHER'}){partial}",
+                      flush=True)
+    return 1 if worse else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--photos", type=int, default=3, help="how many of the benchmark photos (1-3)")
+    parser.add_argument("--make-fixtures", action="store_true", help="compute the paper preset's masks")
+    parser.add_argument("--timing-steps", type=int, default=2,
+                        help="paper-preset steps timed in this run for the seconds ratio (0: use the fixture's)")
+    args = parser.parse_args(argv)
+    photos = PHOTOS[: max(1, min(args.photos, len(PHOTOS)))]
+    if args.make_fixtures:
+        for key in args.models:
+            for name in photos:
+                make_fixture(key, name)
+        return 0
+    return benchmark(args.models, photos, args.timing_steps)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

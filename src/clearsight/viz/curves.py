@@ -1,0 +1,40 @@
+"""Insertion / deletion curve plots: accuracy (or score) against the fraction of patches, one line per method."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def curve_figure(curves: Mapping[str, np.ndarray], curve: str, aucs: Mapping[str, float] | None = None,
+                 ylabel: str = "top-1 accuracy", title: str | None = None) -> plt.Figure:
+    """One line per method over x = 0..100 % of patches inserted (insertion) or deleted (deletion)."""
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    for name, y in curves.items():
+        y = np.asarray(y, dtype=float)
+        x = np.linspace(0, 100, len(y))
+        label = name if not aucs or name not in aucs else f"{name} (AUC {aucs[name]:.3f})"
+        ax.plot(x, y, lw=1.6, label=label)
+    ax.set_xlabel(f"% of patches {'inserted' if curve == 'insertion' else 'deleted'}")
+    ax.set_ylabel(ylabel)
+    ax.set_xlim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title or f"{curve} curves", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def save_curve_figure(curves: Mapping[str, np.ndarray], curve: str, path: str | os.PathLike,
+                      aucs: Mapping[str, float] | None = None, ylabel: str = "top-1 accuracy") -> Path:
+    """Draw and save :func:`curve_figure` as PNG."""
+    from .overlay import save_figure
+
+    return save_figure(curve_figure(curves, curve, aucs, ylabel), path)

@@ -1,0 +1,36 @@
+"""The CLI runs CartoonX and Pixel RDE with their flags and writes figure, result and loss plot."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from clearsight.cli import main
+from clearsight.explanation import Explanation
+
+
+@pytest.mark.slow
+def test_cli_cartoonx_and_pixel_rde(tmp_path, photo_paths, capsys):
+    photo = str(photo_paths[3])
+    weights = str(photo_paths[0].parents[2] / "models" / "mobilenet_v2.pth")
+    common = ["--model", "torchvision:mobilenet_v2", "--weights", weights, "--out", str(tmp_path)]
+    assert main(["explain", photo, "--method", "cartoonx", "--steps", "2", "--samples", "2", "--lambda", "5",
+                 "--plot-loss", "--size", "64", "--resize", "squash", *common]) == 0
+    stem = tmp_path / f"{photo_paths[3].stem}_cartoonx"
+    for suffix in (".png", ".npz", ".json"):
+        assert stem.with_suffix(suffix).exists()
+    assert (tmp_path / f"{photo_paths[3].stem}_cartoonx_loss.png").exists()
+    exp = Explanation.load(stem)
+    assert exp.settings["lambda_k"] == 5.0 and len(exp.history["loss"]) == 2 and exp.cartoon.shape == (64, 64)
+    assert json.loads(stem.with_suffix(".json").read_text())["settings"]["steps_run"] == 2
+
+    assert main(["explain", photo, "--method", "pixel-rde", "--preset", "paper", "--steps", "1", "--samples", "2",
+                 "--init", "random", "--size", "64", "--resize", "squash", *common]) == 0
+    px = Explanation.load(tmp_path / f"{photo_paths[3].stem}_pixel-rde")
+    assert px.settings["preset"] == "paper" and px.mask["pixels"].shape == (64, 64)
+
+    with pytest.raises(SystemExit):  # argparse refuses unknown choices
+        main(["explain", photo, "--method", "cartoonx", "--init", "bogus", *common])
+    assert main(["explain", photo, "--method", "gradcam", "--steps", "3", *common]) == 2
+    assert "does not apply" in capsys.readouterr().err
