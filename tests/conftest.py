@@ -23,6 +23,15 @@ def sample_rows() -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+@pytest.fixture()
+def one_thread():
+    """Two OpenMP threads on a loaded 2-core machine make small ops ~100x slower; one thread is safe."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def labels() -> list[dict[str, str]]:
     """Rows of labels.csv: file, class_index, synset, name."""

@@ -13,14 +13,7 @@ from clearsight.evaluation import auc, evaluate_curves, image_curve, order_coali
 from clearsight.explanation import Explanation
 from clearsight.parts import PatchGame, PatchGrid
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two OpenMP threads on a loaded 2-core machine make small ops ~100x slower; one thread is safe."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def images(n: int, seed: int = 0) -> list[torch.Tensor]:

@@ -13,14 +13,7 @@ from clearsight.methods.moxi import MoXI, greedy, order_heat
 from clearsight.parts import PatchGame
 from clearsight.scores import log_odds
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two OpenMP threads on a loaded 2-core machine make small ops ~100x slower; one thread is safe."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_image(seed: int = 0) -> torch.Tensor:

@@ -9,14 +9,7 @@ from clearsight.errors import ClearsightError, InputShapeError, MethodError
 from clearsight.parts import AttentionMask, Fill, PatchGame, PatchGrid, TokenDrop, make_absence
 from clearsight.scores import log_odds
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two OpenMP threads on a loaded 2-core machine make small ops ~100x slower; one thread is safe."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_image(seed: int = 0, size: int = 32) -> torch.Tensor:

@@ -10,14 +10,7 @@ from clearsight.methods import build_explainer
 from clearsight.methods.shapley import exact_shapley, round_sizes, shapley_rounds
 from clearsight.parts import PatchGame, PatchGrid
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two OpenMP threads on a loaded 2-core machine make small ops ~100x slower; one thread is safe."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def toy_game(n: int = 8, seed: int = 0):
