@@ -280,17 +280,6 @@ def resolve_precision(precision: str, clf: Classifier) -> str:
     return precision
 
 
-@contextlib.contextmanager
-def using_precision(clf: Classifier, precision: str) -> Iterator[None]:
-    """Run ``clf`` in ``precision`` inside the block and restore its own setting afterwards."""
-    before = clf.precision
-    clf.precision = precision  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        clf.precision = before
-
-
 # ---------------------------------------------------------------------------------------- the problem
 @dataclass
 class Problem:
@@ -314,7 +303,7 @@ class Problem:
         image = image.detach().float()
         with torch.no_grad():
             bands = [b.detach() for b in representation.analyze(image)]
-            with using_precision(clf, "fp32"):
+            with clf.using_precision("fp32"):
                 clean = clf.logits(image[None])[0].float().softmax(0)
         return cls(clf, image, target, representation, bands, NoiseModel.from_bands(bands, zero_noise),
                    clean, float(lambda_k), distortion_kind)
@@ -436,7 +425,7 @@ def optimize_mask(problem: Problem, masks: Bands, schedule: Schedule, seed: int 
         start = int(resume["step"])
     stopper = _ConvergenceTest(schedule)
     stopped = False
-    with using_precision(problem.clf, precision):
+    with problem.clf.using_precision(precision):
         for step in range(start, schedule.steps):
             lr = schedule.lr_at(step)
             for group in opt.param_groups:
@@ -498,7 +487,7 @@ def rde_objective(problem: Problem, masks: Bands, samples: int = EVAL_SAMPLES, s
     ``samples`` noise draws (fp32, in chunks of 32) plus ``lambda_k`` x sparsity, for a final mask."""
     g = torch.Generator().manual_seed(seed)
     total, count = 0.0, 0
-    with using_precision(problem.clf, "fp32"):
+    with problem.clf.using_precision("fp32"):
         while count < samples:
             n = min(_EVAL_CHUNK, samples - count)
             logits = problem.clf(problem.obfuscations(masks, problem.noise.sample(problem.bands, n, g)))
@@ -651,7 +640,7 @@ class RDEExplainer(Explainer):
             preopt_level = None
             if self.preoptimize:
                 fg_bands = foreground_masks(fg, problem.mask_shapes(), 0.0) if fg is not None else None
-                with using_precision(clf, resolve_precision(schedule.precision, clf)):
+                with clf.using_precision(resolve_precision(schedule.precision, clf)):
                     masks, preopt_level = preoptimize(problem, masks, fg_bands, self.seed)
             with _progress_bar(self.progress, schedule.steps, self.name) as bar:
                 result = optimize_mask(problem, masks, schedule, self.seed, bar)
