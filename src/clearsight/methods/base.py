@@ -75,14 +75,3 @@ def resolve_target(clf: Classifier, logits: torch.Tensor, target: int | str | No
     """The checked target (the prediction when None) and its clean probability, from clean-image logits."""
     target = int(logits[0].argmax()) if target is None else clf.check_target(target)
     return target, float(logits.float().softmax(1)[0, target])
-
-
-def prepare_call(clf: Classifier, image: torch.Tensor, target: int | str | None) -> tuple[torch.Tensor, int]:
-    """Validate the image and resolve the target (the prediction when None; one model pass then)."""
-    image = single_image(clf, image)
-    return image, clf.target_or_prediction(image, target)
-
-
-def clean_probability(clf: Classifier, image: torch.Tensor, target: int) -> float:
-    """The model's probability of ``target`` on the clean image (recorded in every Explanation)."""
-    return float(clf.logits(image[None]).softmax(1)[0, target])

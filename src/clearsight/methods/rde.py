@@ -43,7 +43,7 @@ from ..errors import InputShapeError, MethodError
 from ..explanation import Explanation
 from ..models import Classifier
 from ..wavelets import WaveletTransform
-from .base import CostMeter, Explainer, prepare_call
+from .base import CostMeter, Explainer, resolve_target, single_image
 
 Distortion = Literal["label", "l2", "maximize-target", "kl"]
 DISTORTIONS: tuple[str, ...] = ("label", "l2", "maximize-target", "kl")
@@ -296,15 +296,19 @@ class Problem:
     distortion: str = "label"
 
     @classmethod
-    def build(cls, clf: Classifier, image: torch.Tensor, target: int, representation: Representation,
+    def build(cls, clf: Classifier, image: torch.Tensor, target: int | str | None, representation: Representation,
               lambda_k: float, distortion_kind: str = "label", zero_noise: bool = False) -> Problem:
+        """Fix everything for one optimisation; ``target=None`` explains the prediction, read off the same
+        clean pass that gives the reference probabilities."""
         if distortion_kind not in DISTORTIONS:
             raise MethodError(f"unknown distortion {distortion_kind!r}; choose one of {', '.join(DISTORTIONS)}")
         image = image.detach().float()
         with torch.no_grad():
             bands = [b.detach() for b in representation.analyze(image)]
             with clf.using_precision("fp32"):
-                clean = clf.logits(image[None])[0].float().softmax(0)
+                logits = clf.logits(image[None])
+        target, _ = resolve_target(clf, logits, target)
+        clean = logits[0].float().softmax(0)
         return cls(clf, image, target, representation, bands, NoiseModel.from_bands(bands, zero_noise),
                    clean, float(lambda_k), distortion_kind)
 
@@ -627,7 +631,7 @@ class RDEExplainer(Explainer):
         return foreground_map(problem.image, self.foreground_mask, seed=self.seed)
 
     def explain(self, clf: Classifier, image: torch.Tensor, target: int | str | None = None) -> Explanation:
-        image, target = prepare_call(clf, image, target)
+        image = single_image(clf, image)
         representation = self.make_representation()
         lambda_k = float(self.lambda_k if self.lambda_k is not None else self.default_lambda(clf))
         schedule = self.schedule()
@@ -635,6 +639,7 @@ class RDEExplainer(Explainer):
         with meter.measure():
             problem = Problem.build(clf, image, target, representation, lambda_k, self.distortion,
                                     zero_noise=self.noise == "zero")
+            target = problem.target
             fg = self._foreground(problem)
             masks = initial_masks(problem, self.init, self.seed, fg)
             preopt_level = None

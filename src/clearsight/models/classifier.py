@@ -239,9 +239,3 @@ def resize_map(saliency: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     x = saliency[None, None] if squeeze else saliency[:, None]
     out = F.interpolate(x.float(), size=size, mode="bilinear", align_corners=False)
     return out[0, 0] if squeeze else out[:, 0]
-
-
-def check_target_index(target: int, num_classes: int) -> int:
-    if not 0 <= target < num_classes:
-        raise TargetError(f"class {target} is out of range 0..{num_classes - 1}")
-    return target
