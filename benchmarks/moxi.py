@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 
 from clearsight.methods.moxi import failure_rule, greedy, success_rule  # noqa: E402
-from clearsight.methods.shapley import shapley_rounds  # noqa: E402
+from clearsight.methods.shapley import SAMPLINGS, passes_per_round, shapley_rounds  # noqa: E402
 from clearsight.models import load_model  # noqa: E402
 from clearsight.parts import PatchGame, PatchGrid  # noqa: E402
 from clearsight.scores import log_odds  # noqa: E402
@@ -134,30 +134,35 @@ def run_shapley(clf, image, target, rounds: int, sampling: str = "plain", seed: 
 
 
 def shapley_error_study(clf, image, target, rounds: int, blocks: int) -> dict:
-    """Plain vs antithetic vs stratified on the 49-player game: variance per round from the rounds
-    themselves, and errors of block means against the long run (all rounds of every scheme pooled)."""
+    """Every sampling scheme on the 49-player game (32-px patches): the error an R-round estimate has,
+    and the rounds and model passes each scheme needs to match 200 plain rounds.
+
+    Two measurements per scheme: (1) from the rounds themselves, the summed per-player variance of one
+    independent unit (a round; a pair of rounds for the antithetic schemes), so that the mean squared error
+    of R rounds is that trace over R; (2) against a long run (all rounds of every scheme pooled; every
+    scheme is unbiased), the squared error of the mean of each of ``blocks`` seeded blocks."""
     grid = PatchGrid(clf.input_size, clf.input_size, 2 * clf.patch_size)
+    n = grid.size
     per = {}
-    for sampling in ("plain", "antithetic", "stratified"):
+    for sampling in SAMPLINGS:
         runs = [run_shapley(clf, image, target, rounds // blocks, sampling, seed=100 + b, grid=grid)
                 for b in range(blocks)]
-        per[sampling] = torch.cat([r["values"] for r in runs]), [r["values"].mean(0) for r in runs]
-    long_run = torch.cat([v for v, _ in per.values()]).mean(0)
-    out = {}
-    for sampling, (_, block_means) in per.items():
-        errors = [float(((m - long_run) ** 2).sum()) for m in block_means]
-        out[sampling] = {"block_sq_error": statistics.mean(errors)}
-    plain = per["plain"][0]
-    trace_plain = float(plain.var(0).sum())
-    anti = per["antithetic"][0]
-    pairs = anti[: anti.shape[0] // 2 * 2].reshape(-1, 2, anti.shape[1]).mean(1)
-    trace_pair = float(pairs.var(0).sum())
-    out["plain"]["mse_200"] = trace_plain / 200
-    out["antithetic"]["rounds_for_plain_200"] = 400 * trace_pair / trace_plain
-    b = rounds // blocks
-    ratio = out["stratified"]["block_sq_error"] / max(out["plain"]["block_sq_error"], 1e-12)
-    out["stratified"]["rounds_for_plain_200"] = 200 * ratio
-    out["block_rounds"] = b
+        per[sampling] = (torch.cat([r["values"] for r in runs]), [r["values"].mean(0) for r in runs],
+                         sum(r["seconds"] for r in runs))
+    long_run = torch.cat([v for v, _, _ in per.values()]).mean(0)
+    plain_trace = float(per["plain"][0].var(0).sum())
+    out = {"block_rounds": rounds // blocks, "players": n}
+    for sampling, (values, block_means, seconds) in per.items():
+        paired = sampling in ("antithetic", "permutation-antithetic")
+        units = values[: values.shape[0] // 2 * 2].reshape(-1, 2, n).mean(1) if paired else values
+        trace = float(units.var(0).sum()) * (2 if paired else 1)  # per round: a pair counts two rounds
+        match = 200 * trace / plain_trace
+        out[sampling] = {
+            "block_sq_error": statistics.mean(float(((m - long_run) ** 2).sum()) for m in block_means),
+            "trace": trace, "rounds_for_plain_200": match,
+            "passes_for_plain_200": match * passes_per_round(n, sampling),
+            "seconds_per_round": seconds / values.shape[0],
+        }
     return out
 
 
@@ -192,13 +197,16 @@ def main(argv: list[str] | None = None) -> int:
                    help="early-stopping insertion runs stop after this many steps at most (default 60)")
     p.add_argument("--naive-steps", type=int, default=1, help="naive steps run per mode (extrapolated)")
     p.add_argument("--shapley-rounds", type=int, default=5, help="rounds timed (extrapolated to 200)")
+    p.add_argument("--permutation-rounds", type=int, default=32,
+                   help="permutation-sampling rounds timed on the full game (0: skip)")
     p.add_argument("--error-rounds", type=int, default=48, help="rounds per scheme for the error study")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (default 1: on a shared 2-core machine 2 threads were ~2x slower)")
     p.add_argument("--quick", action="store_true", help="2 photos, no full order, tiny error study")
     args = p.parse_args(argv)
     if args.quick:
-        args.images, args.full_images, args.naive_steps, args.shapley_rounds, args.error_rounds = 2, 0, 1, 2, 18
+        (args.images, args.full_images, args.naive_steps, args.shapley_rounds, args.permutation_rounds,
+         args.error_rounds) = 2, 0, 1, 2, 4, 18
     torch.set_num_threads(args.threads)
     clf = load_model("timm:deit_tiny_patch16_224", weights=SHARED / "models" / "deit_tiny_patch16_224.pth")
     pics = photos(clf, max(args.images, args.full_images))
@@ -249,17 +257,27 @@ def main(argv: list[str] | None = None) -> int:
         print(line("seconds per round", per_round, REFERENCE["shapley_round_s"], other_label="reference"))
         print(f"  200 rounds extrapolated: {per_round * 200:.0f} s (reference ~1540 s); wall/model "
               f"{r['seconds'] / r['model_s']:.2f}x")
+        if args.permutation_rounds:
+            q = run_shapley(clf, image, label, args.permutation_rounds, "permutation")
+            per_perm = q["seconds"] / args.permutation_rounds
+            print(f"  permutation sampling: {args.permutation_rounds} rounds, {q['passes']} passes")
+            print(line("  seconds per round (same error per round)", per_perm, REFERENCE["shapley_round_s"],
+                       other_label="reference"))
+            print(f"    vs plain in this run: x{per_round / per_perm:.2f} faster per round; wall/model "
+                  f"{q['seconds'] / q['model_s']:.2f}x")
         if args.error_rounds:
             blocks = 6
             study = shapley_error_study(clf, image, label, args.error_rounds, blocks)
-            print(f"\nShapley error, 49-player game (32-px patches), {args.error_rounds} rounds per scheme in "
-                  f"{blocks} seeded blocks; long run = all {3 * args.error_rounds} rounds pooled")
-            for s in ("plain", "antithetic", "stratified"):
-                print(f"  {s:10s} squared error of a {study['block_rounds']}-round estimate vs long run: "
-                      f"{study[s]['block_sq_error']:.4f}")
-            print(f"  rounds that match 200 plain rounds' error (from per-round variances): antithetic "
-                  f"{study['antithetic']['rounds_for_plain_200']:.0f}; stratified (from block errors, rough) "
-                  f"{study['stratified']['rounds_for_plain_200']:.0f}")
+            print(f"\nShapley error, {study['players']}-player game (32-px patches), {args.error_rounds} rounds per "
+                  f"scheme in {blocks} seeded blocks; long run = all {len(SAMPLINGS) * args.error_rounds} rounds "
+                  "pooled. To match 200 plain rounds' error (from per-round variances):")
+            plain_passes = study["plain"]["passes_for_plain_200"]
+            for s in SAMPLINGS:
+                st = study[s]
+                print(f"  {s:23s} {st['rounds_for_plain_200']:5.0f} rounds, {st['passes_for_plain_200']:7.0f} passes "
+                      f"(x{plain_passes / st['passes_for_plain_200']:.2f} fewer than plain), "
+                      f"{st['seconds_per_round']:.2f} s/round; {study['block_rounds']}-round block vs long run: "
+                      f"squared error {st['block_sq_error']:.4f}")
     # -- full order + naive ----------------------------------------------------------------------------
     for name, image, label in pics[: args.full_images]:
         print(f"\nFull order (196 steps) on {name}")

@@ -4,7 +4,8 @@ The quality measure is the one the presets are compared on (``clearsight.methods
 ``label`` distortion on a fixed, seeded set of 256 noise samples (fp32) plus lambda_k x mean mask, for the
 final mask. The paper preset costs 2000 steps x 64 samples = 128,000 forward+backward passes; its final
 masks are computed once (``--make-fixtures``: hours per image on two CPU cores, resumable from checkpoints in
-``.benchmarks/rde/``) and kept in ``tests/fixtures/rde/``, so later runs compare without recomputing.
+``~/.cache/clearsight/benchmarks/rde/`` or ``$CLEARSIGHT_BENCH_CACHE``) and kept in ``tests/fixtures/rde/``,
+so later runs compare without recomputing.
 
 Usage::
 
@@ -47,7 +48,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT.parent / "shared" / "data" / "imagenet-samples"
 MODELS_DIR = ROOT.parent / "shared" / "models"
 FIXTURES = ROOT / "tests" / "fixtures" / "rde"
-CACHE = ROOT / ".benchmarks" / "rde"  # git-ignored
+#: checkpoints of --make-fixtures runs: outside the work tree, so a later session on the same machine resumes
+CACHE = Path(os.environ.get("CLEARSIGHT_BENCH_CACHE", Path.home() / ".cache" / "clearsight" / "benchmarks" / "rde"))
 
 #: model key -> (spec, weights, image size used by the reproduction)
 MODELS = {

@@ -7,7 +7,13 @@ import torch
 
 from clearsight.errors import MethodError
 from clearsight.methods import build_explainer
-from clearsight.methods.shapley import exact_shapley, round_sizes, shapley_rounds
+from clearsight.methods.shapley import (
+    exact_shapley,
+    passes_per_round,
+    random_orderings,
+    round_sizes,
+    shapley_rounds,
+)
 from clearsight.parts import PatchGame, PatchGrid
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -92,3 +98,47 @@ def test_bad_settings_are_refused():
         build_explainer("shapley", {"sampling": "lucky"})
     with pytest.raises(MethodError):
         build_explainer("shapley", {"rounds": 0})
+
+
+@pytest.mark.parametrize("antithetic", [False, True])
+def test_permutation_rounds_are_exact_marginal_contributions(antithetic):
+    """Every round is one ordering: contributions sum to f(N) - f(empty) (efficiency per round), and each
+    equals f(players before i + i) - f(players before i), recomputed here one coalition at a time."""
+    value = toy_game()
+    sampling = "permutation-antithetic" if antithetic else "permutation"
+    rounds = shapley_rounds(value, 8, 6, sampling, seed=2)
+    full, empty = value(torch.ones(1, 8, dtype=torch.bool)), value(torch.zeros(1, 8, dtype=torch.bool))
+    torch.testing.assert_close(rounds.sum(1).double(), (full - empty).expand(6), atol=1e-5, rtol=0)
+    orders = random_orderings(8, 6, antithetic, torch.Generator().manual_seed(2))
+    for r, order in enumerate(orders.tolist()):
+        for pos, player in enumerate(order):
+            before = torch.zeros(1, 8, dtype=torch.bool)
+            before[0, order[:pos]] = True
+            with_i = before.clone()
+            with_i[0, player] = True
+            assert float(rounds[r, player]) == pytest.approx(float(value(with_i) - value(before)), abs=1e-5)
+    if antithetic:
+        assert torch.equal(orders[1], orders[0].flip(0))
+
+
+@pytest.mark.parametrize("sampling", ["permutation", "permutation-antithetic"])
+def test_permutation_sampling_approaches_exact_values(sampling):
+    value = toy_game()
+    exact = exact_shapley(value, 8).float()
+    estimate = shapley_rounds(value, 8, 3000, sampling, seed=1).mean(0)
+    assert float((estimate - exact).abs().max()) < 0.05 * float(exact.abs().max())
+
+
+def test_permutation_rounds_cost_n_plus_one_passes(tiny_vit):
+    image = torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(0))
+    a = build_explainer("shapley", {"rounds": 5, "seed": 3, "sampling": "permutation"}).explain(tiny_vit, image)
+    assert a.cost["passes"] == 1 + 5 * (16 + 1) == 1 + 5 * passes_per_round(16, "permutation")
+    b = build_explainer("shapley", {"rounds": 5, "seed": 3, "sampling": "permutation"}).explain(tiny_vit, image)
+    assert (a.arrays["grid"] == b.arrays["grid"]).all()
+
+
+def test_cli_offers_every_sampling():
+    from clearsight.cli import SHAPLEY_SAMPLINGS
+    from clearsight.methods.shapley import SAMPLINGS
+
+    assert SHAPLEY_SAMPLINGS == SAMPLINGS

@@ -16,6 +16,10 @@ from typing import Any
 from . import __version__
 from .errors import ClearsightError
 
+#: ``clearsight.methods.shapley.SAMPLINGS``, spelled out so that ``--help`` need not import torch
+#: (tests/test_shapley.py checks that the two agree)
+SHAPLEY_SAMPLINGS = ("plain", "antithetic", "stratified", "permutation", "permutation-antithetic")
+
 DEFAULT_OUT = "clearsight-out"
 
 #: CLI destinations that are passed to the method's constructor (when given) by ``build_explainer``.
@@ -76,9 +80,11 @@ def _add_patch_game_args(g) -> None:
                    "fill for CNNs), token-drop, fill[:mean|black|blur|VALUE], attention-mask[:K]")
     g.add_argument("--patch-size", type=int, help="moxi/moxi-minus/shapley: patch side in pixels (default: the "
                    "ViT's patch, 16 for CNNs)")
-    g.add_argument("--rounds", type=int, help="shapley: sampling rounds, 2N passes each (default 200)")
-    g.add_argument("--sampling", choices=["plain", "antithetic", "stratified"],
-                   help="shapley: how rounds are drawn (default plain, as the paper)")
+    g.add_argument("--rounds", type=int, help="shapley: sampling rounds, 2N passes each, N+1 with permutation "
+                   "sampling (default 200)")
+    g.add_argument("--sampling", choices=SHAPLEY_SAMPLINGS,
+                   help="shapley: how rounds are drawn (default plain, as the paper; permutation: the same error "
+                   "per round at about half the passes)")
 
 
 def build_parser() -> argparse.ArgumentParser:
