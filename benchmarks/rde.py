@@ -12,6 +12,11 @@ Usage::
     python benchmarks/rde.py                        # default vs stored paper masks, 3 photos x 2 models
     python benchmarks/rde.py --models deit --photos 1
     nice -n 10 python benchmarks/rde.py --make-fixtures --models deit   # (re)compute paper masks
+    python benchmarks/rde.py --snapshot --models deit   # unfinished runs -> tests/fixtures/rde/partial/
+
+A paper run takes longer than a work session here, so its progress travels in git: ``--snapshot`` copies the
+furthest checkpoint of each unfinished run into ``tests/fixtures/rde/partial/`` and ``--make-fixtures``
+resumes from whichever checkpoint (cache or snapshot) is further along, bit for bit.
 
 Timings on a shared CPU vary with the other processes on it; the printed seconds are wall time of this
 run. The paper preset's seconds are its step time measured in the same run (``--timing-steps``) times 2000,
@@ -48,6 +53,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT.parent / "shared" / "data" / "imagenet-samples"
 MODELS_DIR = ROOT.parent / "shared" / "models"
 FIXTURES = ROOT / "tests" / "fixtures" / "rde"
+#: committed snapshots of unfinished paper runs (``--snapshot``), so any later session can resume them
+PARTIAL = FIXTURES / "partial"
 #: checkpoints of --make-fixtures runs: outside the work tree, so a later session on the same machine resumes
 CACHE = Path(os.environ.get("CLEARSIGHT_BENCH_CACHE", Path.home() / ".cache" / "clearsight" / "benchmarks" / "rde"))
 
@@ -102,7 +109,9 @@ def make_fixture(key: str, name: str, seed: int = 0) -> None:
     rep = WaveletRepresentation()
     problem = Problem.build(clf, image, target, rep, lambda_for(clf))
     ckpt = CACHE / f"paper-{key}-{Path(name).stem}.pt"
-    resume = torch.load(ckpt, weights_only=True) if ckpt.exists() else None
+    resume = latest_checkpoint(key, name)
+    if resume is not None:
+        print(f"{key} {name}: resuming at step {resume['step']}", flush=True)
     spent = float(resume["seconds"]) if resume else 0.0
     t0 = time.perf_counter()
 
@@ -130,7 +139,29 @@ def make_fixture(key: str, name: str, seed: int = 0) -> None:
             np.savez_compressed(f, **arrays)
 
     _atomic_save(out, write)
+    (PARTIAL / ckpt.name).unlink(missing_ok=True)  # the finished fixture supersedes the snapshot
     print(f"{out.name}: objective {objective['objective']:.5f} after {seconds:.0f} s", flush=True)
+
+
+def latest_checkpoint(key: str, name: str) -> dict | None:
+    """The furthest checkpoint of an unfinished paper run: this machine's cache or the committed snapshot."""
+    file = f"{fixture_path(key, name).stem}.pt"
+    states = [torch.load(p, weights_only=True) for p in (CACHE / file, PARTIAL / file) if p.exists()]
+    return max(states, key=lambda st: int(st["step"]), default=None)
+
+
+def snapshot(keys: list[str], photos: list[str]) -> None:
+    """Copy the furthest checkpoint of every unfinished paper run into ``tests/fixtures/rde/partial/``."""
+    for key in keys:
+        for name in photos:
+            if fixture_path(key, name).exists():
+                continue
+            state = latest_checkpoint(key, name)
+            if state is None:
+                continue
+            target = PARTIAL / f"{fixture_path(key, name).stem}.pt"
+            _atomic_save(target, lambda tmp, state=state: torch.save(state, tmp))
+            print(f"{target.relative_to(ROOT)}: step {state['step']} of {PAPER.steps}", flush=True)
 
 
 def load_fixture(key: str, name: str, clf: Classifier, image: torch.Tensor) -> dict | None:
@@ -140,14 +171,13 @@ def load_fixture(key: str, name: str, clf: Classifier, image: torch.Tensor) -> d
     used and reported as partial (``steps`` < 2000): an objective to compare with, not the final one.
     """
     path = fixture_path(key, name)
-    ckpt = CACHE / f"{path.stem}.pt"
+    state = None if path.exists() else latest_checkpoint(key, name)
     if path.exists():
         with np.load(path, allow_pickle=False) as data:
             masks = {k.split("/", 1)[1]: data[k].astype(np.float32) for k in data.files if k.startswith("mask/")}
             target, lam = int(data["target"]), float(data["lambda_k"])
             seconds, steps = float(data["seconds"]), int(data["steps"])
-    elif ckpt.exists():
-        state = torch.load(ckpt, weights_only=True)
+    elif state is not None:
         rep = WaveletRepresentation()
         masks = masks_to_arrays(rep, state["masks"])
         target, lam = clf.target_or_prediction(image, None), lambda_for(clf)
@@ -229,10 +259,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--photos", type=int, default=3, help="how many of the benchmark photos (1-3)")
     parser.add_argument("--make-fixtures", action="store_true", help="compute the paper preset's masks")
+    parser.add_argument("--snapshot", action="store_true",
+                        help="copy unfinished paper runs' checkpoints into tests/fixtures/rde/partial/ (to commit)")
     parser.add_argument("--timing-steps", type=int, default=2,
                         help="paper-preset steps timed in this run for the seconds ratio (0: use the fixture's)")
     args = parser.parse_args(argv)
     photos = PHOTOS[: max(1, min(args.photos, len(PHOTOS)))]
+    if args.snapshot:
+        snapshot(args.models, photos)
+        return 0
     if args.make_fixtures:
         for key in args.models:
             for name in photos:

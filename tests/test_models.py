@@ -56,6 +56,22 @@ def test_forward_tokens_all_kept_equals_model(deit, photo_paths):
 
 
 @pytest.mark.slow
+def test_cls_only_forward_gives_the_models_logits_and_input_gradients(deit, photo_paths):
+    """DeiT's forward skips the last block's non-CLS rows: the logits and the gradients with respect to
+    the image (what Grad-CAM and the RDE optimisers use) must be those of timm's own forward."""
+    assert deit.cls_only
+    images = torch.stack([deit.prepare(p) for p in photo_paths[:2]]).requires_grad_(True)
+    ours = deit(images)
+    ours[:, 3].sum().backward()
+    grad_ours = images.grad.clone()
+    images.grad = None
+    reference = deit.model(deit.normalize(images))
+    reference[:, 3].sum().backward()
+    torch.testing.assert_close(ours, reference, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(grad_ours, images.grad, atol=1e-6, rtol=1e-3)
+
+
+@pytest.mark.slow
 def test_attention_masking_from_layer0_matches_token_dropping(deit, photo_paths):
     image = deit.prepare(photo_paths[0])[None]
     keep_mask = torch.zeros(2, 196, dtype=torch.bool)

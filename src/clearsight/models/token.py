@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputShapeError, MethodError
@@ -207,6 +208,53 @@ class _HuggingFaceViT(_ViTAdapter):
         return x
 
 
+def supports_cls_only(model: nn.Module) -> bool:
+    """Whether ``model`` is a timm ``VisionTransformer`` with standard blocks whose head reads the CLS token
+    alone, so that :func:`timm_cls_logits` gives its logits."""
+    try:
+        from timm.models.vision_transformer import VisionTransformer
+    except ImportError:  # pragma: no cover - timm is a dependency
+        return False
+    if not isinstance(model, VisionTransformer) or model.global_pool != "token" or model.attn_pool is not None:
+        return False
+    last = model.blocks[-1]
+    needed = ("norm1", "attn", "ls1", "drop_path1", "norm2", "mlp", "ls2", "drop_path2")
+    return all(hasattr(last, a) for a in needed) and all(
+        hasattr(last.attn, a) for a in ("qkv", "q_norm", "k_norm", "proj", "num_heads", "head_dim"))
+
+
+def cls_only_block(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """A timm ``Block`` whose output is wanted for the first (CLS) token only: ``(B,1,D)``.
+
+    Keys and values still come from every token, but attention, projection and MLP run for the CLS row
+    alone. The head reads nothing else, so logits and input gradients are those of the full block (to
+    float rounding) for about 7% less work on DeiT-Tiny.
+    """
+    attn = block.attn
+    h = block.norm1(x)
+    B, T, _ = h.shape
+    qkv = attn.qkv(h).reshape(B, T, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv.unbind(0)
+    q, k = attn.q_norm(q[:, :, :1]), attn.k_norm(k)
+    ctx = F.scaled_dot_product_attention(q, k, v, scale=float(attn.scale))
+    ctx = ctx.transpose(1, 2).reshape(B, 1, -1)
+    ctx = attn.norm(ctx) if hasattr(attn, "norm") else ctx
+    gate = getattr(attn, "gate", None)
+    if gate is not None:
+        ctx = ctx * gate(h[:, :1]).sigmoid()
+    cls = x[:, :1] + block.drop_path1(block.ls1(attn.proj_drop(attn.proj(ctx))))
+    return cls + block.drop_path2(block.ls2(block.mlp(block.norm2(cls))))
+
+
+def timm_cls_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Logits of a :func:`supports_cls_only` model from its token sequence ``x`` (prefix tokens first, position
+    embeddings added), with the last block computed for the CLS token only."""
+    x = model.norm_pre(x)
+    for block in model.blocks[:-1]:
+        x = block(x)
+    return model.forward_head(model.norm(cls_only_block(model.blocks[-1], x)))
+
+
 def vit_adapter(model: nn.Module) -> _ViTAdapter | None:
     """The adapter for a supported ViT, or None for any other model."""
     try:
@@ -240,6 +288,8 @@ class TokenClassifier(Classifier):
             raise MethodError(f"{type(model).__name__} is not a supported Vision Transformer")
         super().__init__(model, *args, **kwargs)
         self.adapter = adapter
+        #: standard timm ViTs skip the non-CLS rows of the last block in every forward pass (same logits)
+        self.cls_only = supports_cls_only(model)
 
     @property
     def patch_size(self) -> int:
@@ -263,6 +313,15 @@ class TokenClassifier(Classifier):
             raise InputShapeError(
                 f"{self.name} takes {expected[0]}x{expected[1]} images; got {images.shape[-2]}x{images.shape[-1]}"
             )
+
+    def _forward(self, images: torch.Tensor) -> torch.Tensor:
+        if not self.cls_only:
+            return super()._forward(images)
+        self._check_size(images)
+        with self.autocast():
+            patches = self.adapter.patch_tokens(self.normalize(images))
+            x = torch.cat([self.adapter.prefix_tokens(patches.shape[0]).to(patches.dtype), patches], dim=1)
+            return timm_cls_logits(self.model, x).float()
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """Patch tokens with position embeddings, ``(B,N,D)``, from [0,1] images."""

@@ -24,10 +24,10 @@ from abc import ABC, abstractmethod
 from typing import ClassVar
 
 import torch
-import torch.nn.functional as F
 from torchvision.transforms import functional as TF
 
 from ..errors import MethodError
+from ..models.token import supports_cls_only, timm_cls_logits
 from .grid import PatchGrid
 
 #: Default memory bound of one chunk, in tokens (rows x sequence length). About 16 full DeiT-Tiny
@@ -91,17 +91,7 @@ class TimmTokenEncoder:
     @staticmethod
     def supports(clf) -> bool:
         """Standard timm ``VisionTransformer`` blocks and a CLS-token head."""
-        try:
-            from timm.models.vision_transformer import VisionTransformer
-        except ImportError:  # pragma: no cover - timm is a dependency
-            return False
-        m = clf.model
-        if not isinstance(m, VisionTransformer) or m.global_pool != "token" or m.attn_pool is not None:
-            return False
-        last = m.blocks[-1]
-        needed = ("norm1", "attn", "ls1", "drop_path1", "norm2", "mlp", "ls2", "drop_path2")
-        return all(hasattr(last, a) for a in needed) and all(
-            hasattr(last.attn, a) for a in ("qkv", "q_norm", "k_norm", "proj", "num_heads", "head_dim"))
+        return supports_cls_only(clf.model)
 
     def __call__(self, tokens: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """Logits ``(B,C)`` (float32) for the patch ``tokens`` ``(1,N,D)`` kept at ``index`` ``(B,k)``."""
@@ -112,29 +102,7 @@ class TimmTokenEncoder:
         m = self.model
         clf.passes += B
         with clf.autocast() if self.precision == "fp32" else contextlib.nullcontext():
-            x = m.norm_pre(x)
-            for block in m.blocks[:-1]:
-                x = block(x)
-            x = _cls_only_block(m.blocks[-1], x)
-            return m.forward_head(m.norm(x)).float()
-
-
-def _cls_only_block(block, x: torch.Tensor) -> torch.Tensor:
-    """A timm ``Block`` whose output is wanted for the first (CLS) token only: ``(B,1,D)``."""
-    attn = block.attn
-    h = block.norm1(x)
-    B, T, _ = h.shape
-    qkv = attn.qkv(h).reshape(B, T, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4)
-    q, k, v = qkv.unbind(0)
-    q, k = attn.q_norm(q[:, :, :1]), attn.k_norm(k)
-    ctx = F.scaled_dot_product_attention(q, k, v, scale=float(attn.scale))
-    ctx = ctx.transpose(1, 2).reshape(B, 1, -1)
-    ctx = attn.norm(ctx) if hasattr(attn, "norm") else ctx
-    gate = getattr(attn, "gate", None)
-    if gate is not None:
-        ctx = ctx * gate(h[:, :1]).sigmoid()
-    cls = x[:, :1] + block.drop_path1(block.ls1(attn.proj_drop(attn.proj(ctx))))
-    return cls + block.drop_path2(block.ls2(block.mlp(block.norm2(cls))))
+            return timm_cls_logits(m, x).float()
 
 
 def _bf16_copy(model):
