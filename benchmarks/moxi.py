@@ -1,7 +1,7 @@
 """MoXI, MoXI(-) and Shapley sampling on DeiT-Tiny: seconds, model passes, and the naive way in the same run.
 
-    nice -n 10 .venv/bin/python benchmarks/moxi.py                 # defaults below, ~30 min on 1 busy core
-    nice -n 10 .venv/bin/python benchmarks/moxi.py --quick         # a smoke run, ~3 min
+    .venv/bin/python benchmarks/moxi.py                 # defaults below, ~25 min on a quiet 2-core machine
+    .venv/bin/python benchmarks/moxi.py --quick         # a smoke run, ~3 min
 
 What it measures (all on the same machine, in the same run):
 - early-stopping MoXI (the default ``explain``): insertion until the target is predicted, deletion until it is
@@ -196,18 +196,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--insertion-cap", type=int, default=60,
                    help="early-stopping insertion runs stop after this many steps at most (default 60)")
     p.add_argument("--naive-steps", type=int, default=1, help="naive steps run per mode (extrapolated)")
-    p.add_argument("--shapley-rounds", type=int, default=5, help="rounds timed (extrapolated to 200)")
+    p.add_argument("--shapley-rounds", type=int, default=10, help="rounds timed (extrapolated to 200)")
     p.add_argument("--permutation-rounds", type=int, default=32,
                    help="permutation-sampling rounds timed on the full game (0: skip)")
-    p.add_argument("--error-rounds", type=int, default=48, help="rounds per scheme for the error study")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch threads (default 1: on a shared 2-core machine 2 threads were ~2x slower)")
+    p.add_argument("--error-rounds", type=int, default=96, help="rounds per scheme for the error study")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch threads (default 0: torch's own choice, every core; on a machine shared with other "
+                   "busy processes 1 thread can be faster)")
     p.add_argument("--quick", action="store_true", help="2 photos, no full order, tiny error study")
     args = p.parse_args(argv)
     if args.quick:
         (args.images, args.full_images, args.naive_steps, args.shapley_rounds, args.permutation_rounds,
          args.error_rounds) = 2, 0, 1, 2, 4, 18
-    torch.set_num_threads(args.threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    args.threads = torch.get_num_threads()
     clf = load_model("timm:deit_tiny_patch16_224", weights=SHARED / "models" / "deit_tiny_patch16_224.pth")
     pics = photos(clf, max(args.images, args.full_images))
     print(f"DeiT-Tiny, {len(pics)} correctly classified photos, torch threads {args.threads}, "
