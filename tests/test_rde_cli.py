@@ -34,3 +34,16 @@ def test_cli_cartoonx_and_pixel_rde(tmp_path, photo_paths, capsys):
         main(["explain", photo, "--method", "cartoonx", "--init", "bogus", *common])
     assert main(["explain", photo, "--method", "gradcam", "--steps", "3", *common]) == 2
     assert "does not apply" in capsys.readouterr().err
+
+
+def test_cli_precision_reaches_the_rde_methods_only():
+    """``--precision`` overrides the RDE presets' own choice; methods without the option never see it."""
+    from clearsight.cli import _method_options, build_parser
+
+    def options(*argv):
+        return _method_options(build_parser().parse_args(["explain", "photo.jpg", *argv]))
+
+    assert options("--method", "cartoonx", "--precision", "bf16")["precision"] == "bf16"
+    assert options("--method", "pixel-rde", "--precision", "fp32", "--seed", "3") == {"precision": "fp32", "seed": 3}
+    assert "precision" not in options("--method", "cartoonx")
+    assert "precision" not in options("--method", "gradcam", "--precision", "bf16")

@@ -37,8 +37,9 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                    help="efficientnet_lite0 (built in), timm:NAME, torchvision:NAME or hf:ID")
     g.add_argument("--weights", help="state_dict file to load (weights_only); needed offline for timm/torchvision")
     g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
-    g.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
-                   help="bf16 autocast is 3-5x faster on CPUs with AVX512-BF16 (default fp32)")
+    g.add_argument("--precision", choices=["fp32", "bf16"],
+                   help="bf16 autocast is 3-5x faster on CPUs with AVX512-BF16 (default fp32; cartoonx/pixel-rde: "
+                   "the preset's, bf16 where the CPU has it natively)")
     g.add_argument("--size", type=int, help="input size in pixels (default: the model's)")
     g.add_argument("--resize", choices=["crop", "squash"],
                    help="crop: resize short side and centre-crop (default); squash: resize to size x size")
@@ -139,27 +140,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _method_options(args: argparse.Namespace) -> dict[str, Any]:
     options = {k: getattr(args, k) for k in METHOD_OPTIONS if getattr(args, k, None) is not None}
-    return _with_seed(args.method, options, getattr(args, "seed", None))
+    shared = {"seed": getattr(args, "seed", None), "precision": getattr(args, "precision", None)}
+    return _with_shared(args.method, options, shared)
 
 
-def _with_seed(method: str, options: dict[str, Any], seed: int | None) -> dict[str, Any]:
-    """Pass ``--seed`` on to methods whose constructor takes a seed (Shapley sampling)."""
+def _with_shared(method: str, options: dict[str, Any], shared: dict[str, Any]) -> dict[str, Any]:
+    """Pass options that are not the method's alone (``--seed``, ``--precision``) on to methods whose
+    constructor takes them (Shapley sampling and the RDE methods take a seed; the RDE methods choose their
+    own precision unless told)."""
     import inspect
 
     from .methods import METHODS, explainer_class
 
-    if seed is None or method not in METHODS:
+    if method not in METHODS:
         return options
     cls, fixed = explainer_class(method)
-    if "seed" in inspect.signature(cls.__init__).parameters and "seed" not in fixed:
-        options = {**options, "seed": seed}
-    return options
+    accepted = inspect.signature(cls.__init__).parameters
+    extra = {k: v for k, v in shared.items() if v is not None and k in accepted and k not in fixed}
+    return {**options, **extra}
 
 
 def _load(args: argparse.Namespace):
     from .models import load_model
 
-    return load_model(args.model, weights=args.weights, device=args.device, precision=args.precision)
+    return load_model(args.model, weights=args.weights, device=args.device, precision=args.precision or "fp32")
 
 
 def _seed_everything(seed: int) -> None:
