@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -36,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from clearsight.explanation import atomic_write
 from clearsight.methods.cartoonx import CartoonX
 from clearsight.methods.rde import (
     PAPER,
@@ -84,16 +84,9 @@ def lambda_for(clf: Classifier) -> float:
     return 10.0 if clf.is_token_model else 20.0
 
 
-def _atomic_save(path: Path, save) -> None:
+def _atomic_save(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, write)
 
 
 # ------------------------------------------------------------------------------------------ fixtures
@@ -117,7 +110,7 @@ def make_fixture(key: str, name: str, seed: int = 0) -> None:
 
     def checkpoint(state):
         state["seconds"] = spent + time.perf_counter() - t0
-        _atomic_save(ckpt, lambda tmp: torch.save(state, tmp))
+        _atomic_save(ckpt, lambda f: torch.save(state, f))
         print(f"{key} {name}: step {state['step']}, loss {state['history']['loss'][-1]:.4f}, "
               f"{state['seconds']:.0f} s", flush=True)
 
@@ -134,11 +127,7 @@ def make_fixture(key: str, name: str, seed: int = 0) -> None:
         "seconds": np.asarray(seconds), "passes": np.asarray(PAPER.steps * PAPER.samples),
         "objective": np.asarray(objective["objective"]), "threads": np.asarray(torch.get_num_threads()),
     })
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, **arrays)
-
-    _atomic_save(out, write)
+    _atomic_save(out, lambda f: np.savez_compressed(f, **arrays))
     (PARTIAL / ckpt.name).unlink(missing_ok=True)  # the finished fixture supersedes the snapshot
     print(f"{out.name}: objective {objective['objective']:.5f} after {seconds:.0f} s", flush=True)
 
@@ -160,7 +149,7 @@ def snapshot(keys: list[str], photos: list[str]) -> None:
             if state is None:
                 continue
             target = PARTIAL / f"{fixture_path(key, name).stem}.pt"
-            _atomic_save(target, lambda tmp, state=state: torch.save(state, tmp))
+            _atomic_save(target, lambda f, state=state: torch.save(state, f))
             print(f"{target.relative_to(ROOT)}: step {state['step']} of {PAPER.steps}", flush=True)
 
 

@@ -92,6 +92,46 @@ def test_misclassified_images_are_skipped(tiny_cnn):
     assert results.images == ["a"] and results.skipped == ["b"]
 
 
+def test_an_interrupted_evaluation_resumes_without_recomputing(tiny_vit, tmp_path, monkeypatch):
+    import clearsight.evaluation.curves as curves
+
+    pics, names = images(2), ["a.png", "b c.png"]
+    opts = {"shapley": {"rounds": 3}}
+
+    def interrupt_after(n):
+        calls = []
+
+        def progress(method):
+            calls.append(method)
+            if len(calls) == n:
+                raise KeyboardInterrupt
+
+        return progress
+
+    with pytest.raises(KeyboardInterrupt):  # stopped after 3 of the 4 (image, method) runs
+        evaluate_curves(tiny_vit, pics, [None, None], ["moxi-minus", "shapley"], "deletion", names=names,
+                        method_options=opts, store=tmp_path, progress=interrupt_after(3))
+    fresh = evaluate_curves(tiny_vit, pics, [None, None], ["moxi-minus", "shapley"], "deletion", names=names,
+                            method_options=opts)
+
+    computed = []
+    real_order = curves.method_order
+    monkeypatch.setattr(curves, "method_order", lambda m, *a, **k: computed.append(m) or real_order(m, *a, **k))
+    resumed = evaluate_curves(tiny_vit, pics, [None, None], ["moxi-minus", "shapley"], "deletion", names=names,
+                              method_options=opts, store=tmp_path)
+    assert computed == ["shapley"]  # only the run the interruption cut off
+    for m in ("moxi-minus", "shapley"):
+        np.testing.assert_array_equal(resumed.accuracy(m), fresh.accuracy(m))
+        np.testing.assert_allclose(resumed.mean_score(m), fresh.mean_score(m), rtol=1e-6)
+
+    computed.clear()  # other settings never reuse stored curves
+    evaluate_curves(tiny_vit, pics, [None, None], ["shapley"], "deletion", names=names,
+                    method_options={"shapley": {"rounds": 4}}, store=tmp_path)
+    assert computed == ["shapley", "shapley"]
+    with pytest.raises(MethodError, match="unique"):
+        evaluate_curves(tiny_vit, pics, [None, None], ["moxi-minus"], "deletion", names=["a", "a"], store=tmp_path)
+
+
 @pytest.mark.slow
 def test_cli_evaluate_and_explain(tmp_path, photo_paths):
     import shutil
@@ -110,6 +150,7 @@ def test_cli_evaluate_and_explain(tmp_path, photo_paths):
     with open(out / "insertion_auc.csv") as f:
         assert [r["method"] for r in csv.DictReader(f)] == ["moxi-minus", "rollout"]
     assert (out / "insertion.png").exists() and (out / "insertion_accuracy.csv").exists()
+    assert len(list((out / "runs").rglob("*.npz"))) == 2  # one finished curve per (image, method), for resuming
     assert main(["explain", str(photo_paths[0]), "--method", "moxi-minus", "--mode", "deletion", "--out",
                  str(tmp_path / "x"), *model]) == 0
     assert (tmp_path / "x" / f"{photo_paths[0].stem}_moxi-minus.png").exists()

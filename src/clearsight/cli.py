@@ -124,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--limit", type=int, help="use only the first N images (sorted by name)")
     ev.add_argument("--out", default=f"{DEFAULT_OUT}/evaluate", help=f"output folder (default {DEFAULT_OUT}/evaluate)")
     ev.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
+    ev.add_argument("--overwrite", action="store_true",
+                    help="recompute every curve (by default finished per-image curves in --out/runs are reused, so an "
+                    "interrupted evaluation resumes where it stopped)")
     _add_model_args(ev)
     _add_patch_game_args(ev.add_argument_group("patch game and Shapley options"))
     ev.set_defaults(func=cmd_evaluate)
@@ -247,11 +250,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise MethodError(f"rollout needs a Vision Transformer; {clf.name} is not one (drop it from --methods)")
     labels = read_labels(args.labels, clf) if args.labels else {}
     images = [clf.prepare(p, size=args.size, resize=args.resize) for p in paths]
+    store = Path(args.out) / "runs"
+    if args.overwrite and store.exists():
+        import shutil
+
+        shutil.rmtree(store)
     with tqdm(total=len(paths) * len(methods), desc=f"{args.curve} curves", unit="run", file=sys.stderr) as bar:
         results = evaluate_curves(
             clf, images, [labels.get(p.name) for p in paths], methods, args.curve, names=[p.name for p in paths],
             absence=args.absence, score=args.score or "log-odds", method_options=options,
-            patch_size=args.patch_size, progress=lambda m: (bar.set_postfix_str(m), bar.update()))
+            patch_size=args.patch_size, progress=lambda m: (bar.set_postfix_str(m), bar.update()), store=store)
     written = results.save(args.out)
     print(f"{len(results.images)} images evaluated, {len(results.skipped)} skipped (misclassified)")
     for method, value in results.aucs().items():

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -81,8 +82,8 @@ class Explanation:
         }
         npz_path = base.with_name(base.name + ".npz")
         json_path = base.with_name(base.name + ".json")
-        _atomic_write(npz_path, lambda f: np.savez_compressed(f, **self._array_items()))
-        _atomic_write(json_path, lambda f: f.write(json.dumps(meta, indent=2).encode()))
+        atomic_write(npz_path, lambda f: np.savez_compressed(f, **self._array_items()))
+        atomic_write(json_path, lambda f: f.write(json.dumps(meta, indent=2).encode()))
         return npz_path
 
     @classmethod
@@ -125,8 +126,11 @@ def _jsonable(value: Any) -> Any:
     return repr(value)
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename: readers never see half a file."""
+def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write through a temporary file in the same folder, then rename: readers never see half a file.
+
+    ``write(f)`` gets the open binary file. Used for every result clearsight keeps on disk.
+    """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:

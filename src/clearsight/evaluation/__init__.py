@@ -2,6 +2,7 @@
 
 from .curves import (
     CurveResults,
+    CurveStore,
     auc,
     evaluate_curves,
     image_curve,
@@ -13,6 +14,6 @@ from .curves import (
 )
 
 __all__ = [
-    "CurveResults", "auc", "evaluate_curves", "image_curve", "method_order", "order_coalitions",
+    "CurveResults", "CurveStore", "auc", "evaluate_curves", "image_curve", "method_order", "order_coalitions",
     "patch_scores", "read_labels", "saliency_order",
 ]

@@ -10,12 +10,18 @@ Orders: MoXI and MoXI(-) use their own full insertion / deletion orders; Grad-CA
 rollout and Shapley give their patches by descending saliency, the same order for both curves (the paper:
 "image patches are inserted and deleted in the same order"). Absence: token dropping for ViTs, the mean
 fill for CNNs (:func:`clearsight.parts.default_absence`) unless given.
+
+Full-order MoXI costs minutes per image, so a curve over a folder takes hours: with a ``store`` folder,
+each finished (image, method) curve is written there atomically and an interrupted evaluation resumes
+where it stopped, recomputing nothing that was finished (:class:`CurveStore`).
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +31,7 @@ import numpy as np
 import torch
 
 from ..errors import MethodError
-from ..explanation import Explanation
+from ..explanation import Explanation, atomic_write
 from ..parts import Absence, PatchGame, PatchGrid, make_absence
 
 Curve = Literal["insertion", "deletion"]
@@ -166,16 +172,57 @@ class CurveResults:
         return path
 
 
+class CurveStore:
+    """Finished per-image curves on disk: one ``.npz`` per (image, method), written atomically.
+
+    Results live in a subfolder named after a fingerprint of everything that changes them (curve, model,
+    absence, score, players, the method's options), so a run with other settings never reuses them.
+    """
+
+    def __init__(self, folder: str | Path, settings: dict[str, Any]) -> None:
+        text = json.dumps(settings, sort_keys=True, default=str)
+        self.folder = Path(folder) / hashlib.sha256(text.encode()).hexdigest()[:12]
+        self.settings = settings
+
+    def path(self, image: str, method: str) -> Path:
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", image)[:80]
+        digest = hashlib.sha256(image.encode()).hexdigest()[:8]  # distinct names stay distinct once made safe
+        return self.folder / f"{safe}-{digest}__{method}.npz"
+
+    def load(self, image: str, method: str, target: int) -> tuple[np.ndarray, np.ndarray, float] | None:
+        """(scores, predictions, seconds) of a finished curve for ``target``, or None."""
+        path = self.path(image, method)
+        if not path.exists():
+            return None
+        with np.load(path, allow_pickle=False) as data:
+            if int(data["target"]) != int(target):  # the labels changed: that curve explains another class
+                return None
+            return data["scores"], data["predictions"], float(data["seconds"])
+
+    def save(self, image: str, method: str, target: int, scores: np.ndarray, predictions: np.ndarray,
+             seconds: float) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        settings = self.folder / "settings.json"
+        if not settings.exists():
+            atomic_write(settings, lambda f: f.write(json.dumps(self.settings, indent=2, default=str).encode()))
+        arrays = {"scores": np.asarray(scores, dtype=np.float32), "predictions": np.asarray(predictions),
+                  "seconds": np.asarray(seconds), "target": np.asarray(int(target))}
+        atomic_write(self.path(image, method), lambda f: np.savez(f, **arrays))
+
+
 def evaluate_curves(clf, images: Sequence[torch.Tensor], labels: Sequence[int | None], methods: Sequence[str],
                     curve: Curve = "insertion", names: Sequence[str] | None = None,
                     absence: Absence | str | None = None, score: str = "log-odds",
                     method_options: dict[str, dict[str, Any]] | None = None, patch_size: int | None = None,
-                    progress: Callable[[str], None] | None = None) -> CurveResults:
+                    progress: Callable[[str], None] | None = None,
+                    store: str | Path | None = None) -> CurveResults:
     """Curves of ``methods`` over ``images`` (``(3,H,W)`` tensors) with ``labels``.
 
     A label of None means "the prediction". Images the model misclassifies are skipped (the paper explains
     correctly classified images only); ``progress`` is called once per (image, method) done. ``patch_size``
-    sets the players of the curves and of the patch-based methods (MoXI, MoXI(-), Shapley).
+    sets the players of the curves and of the patch-based methods (MoXI, MoXI(-), Shapley). With ``store``,
+    finished (image, method) curves are kept in that folder and reused (:class:`CurveStore`); images are
+    then told apart by ``names``, which must be unique.
     """
     curve = check_curve(curve)
     names = list(names) if names is not None else [f"image{i}" for i in range(len(images))]
@@ -188,6 +235,11 @@ def evaluate_curves(clf, images: Sequence[torch.Tensor], labels: Sequence[int | 
     results = CurveResults(curve=curve, settings={
         "absence": absence.describe(), "score": score, "model": clf.name, "unit": "patch",
         "metric": "top-1 accuracy", "methods": list(methods)})
+    if store is not None and len(set(names)) != len(names):
+        raise MethodError("image names must be unique when finished curves are stored")
+    stores = {m: CurveStore(store, {**results.settings, "methods": m, "curve": curve, "grid": list(grid.shape),
+                                    "options": options[m], "size": list(images[0].shape[-2:]) if images else None})
+              for m in methods} if store is not None else {}
     for image, label, name in zip(images, labels, names):
         image = image.to(clf.device)
         predicted = int(clf.logits(image[None])[0].argmax())
@@ -203,10 +255,15 @@ def evaluate_curves(clf, images: Sequence[torch.Tensor], labels: Sequence[int | 
         results.images.append(name)
         results.labels.append(target)
         for method in methods:
-            start = _now()
-            order = method_order(method, clf, image, target, curve, options[method], grid)
-            values, preds = image_curve(game, order, curve)
-            results.add(method, values, preds, target, _now() - start)
+            finished = stores[method].load(name, method, target) if method in stores else None
+            if finished is None:
+                start = _now()
+                order = method_order(method, clf, image, target, curve, options[method], grid)
+                values, preds = image_curve(game, order, curve)
+                finished = (values, preds, _now() - start)
+                if method in stores:
+                    stores[method].save(name, method, target, *finished)
+            results.add(method, finished[0], finished[1], target, finished[2])
             if progress:
                 progress(method)
     return results

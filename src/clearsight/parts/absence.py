@@ -73,11 +73,11 @@ _BF16_COPIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 class TimmTokenEncoder:
     """The encoder of a standard timm ViT on prefix + kept tokens, computing only what the logits need.
 
-    The classifier reads the CLS token alone, so the last block needs keys and values of every token but
-    attention, projection and MLP for the CLS row only: the same numbers as the full block (to float
-    rounding) for about 7% less work on DeiT-Tiny. ``precision="bf16"`` runs a bfloat16 copy of the model
-    (made once per model), about twice as fast on CPUs with AVX512-BF16 but with logits off by ~0.1:
-    use it to screen candidates, never alone where an order must be exact (see ``MoXI(precision=...)``).
+    The last block runs for the CLS row only (:func:`~clearsight.models.token.cls_only_block`: the same
+    logits for about 7% less work on DeiT-Tiny). ``precision="bf16"`` runs a bfloat16 copy of the model
+    (made once per model), about twice as fast on CPUs with AVX512-BF16 (and slower on CPUs without it),
+    with logits off by ~0.1: an option (``absence="token-drop:bf16"``), never the default, since greedy
+    orders are not guaranteed to stay the same.
     """
 
     def __init__(self, clf, precision: str = "fp32") -> None:
