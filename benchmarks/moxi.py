@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/moxi.py                 # defaults below, ~25 min on a quiet 2-core machine
     .venv/bin/python benchmarks/moxi.py --quick         # a smoke run, ~3 min
+    .venv/bin/python benchmarks/moxi.py --images 0 --full-images 0 --error-rounds 0   # Shapley timing only
 
 What it measures (all on the same machine, in the same run):
 - early-stopping MoXI (the default ``explain``): insertion until the target is predicted, deletion until it is
@@ -212,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     args.threads = torch.get_num_threads()
     clf = load_model("timm:deit_tiny_patch16_224", weights=SHARED / "models" / "deit_tiny_patch16_224.pth")
-    pics = photos(clf, max(args.images, args.full_images))
+    pics = photos(clf, max(args.images, args.full_images, 1))
     print(f"DeiT-Tiny, {len(pics)} correctly classified photos, torch threads {args.threads}, "
           f"{time.strftime('%Y-%m-%d %H:%M:%S')}")
     sys.stdout.flush()
@@ -227,8 +228,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name:40s} {mode:9s} steps {r['steps']:3d}  {r['seconds']:7.2f} s  {r['passes']:6d} passes"
                   f"  model alone {r['model_s']:.2f} s")
             sys.stdout.flush()
-    print("\nMoXI, stopping at the first success / failure (medians over photos)")
-    for mode, runs in early.items():
+    if args.images:
+        print("\nMoXI, stopping at the first success / failure (medians over photos)")
+    for mode, runs in early.items() if args.images else ():
         def med(key: str, runs=runs) -> float:
             return statistics.median(r[key] for r in runs)
 
@@ -242,8 +244,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {mode:9s} median steps {med('steps'):.0f} (paper: {6 if mode == 'insertion' else 10}), "
               f"median {med('seconds'):.2f} s, {med('passes'):.0f} passes, {per_step:.2f} s/step; "
               f"wall/model {overhead:.2f}x")
-    print(f"  targets: insertion median <= 0.5 s; deletion <= 4 s per step (reference "
-          f"{REFERENCE['deletion_step_s']} s/step)")
+    if args.images:
+        print(f"  targets: insertion median <= 0.5 s; deletion <= 4 s per step (reference "
+              f"{REFERENCE['deletion_step_s']} s/step)")
     refs = {"insertion": REFERENCE["insertion_10_steps_s"], "deletion": 10 * REFERENCE["deletion_step_s"]}
     for mode, ref in refs.items():
         firsts = [r["first10_s"] for r in early[mode] if r["first10_s"] is not None]
@@ -254,9 +257,12 @@ def main(argv: list[str] | None = None) -> int:
     # -- Shapley -------------------------------------------------------------------------------------
     if pics:
         name, image, label = pics[0]
-        r = run_shapley(clf, image, label, args.shapley_rounds)
+        # a plain round's cost depends only on its size: timing stratified sizes (one per slice of the size
+        # range) gives a plain round's expected cost from a few rounds, where random sizes would be noisy
+        r = run_shapley(clf, image, label, args.shapley_rounds, "stratified")
         per_round = r["seconds"] / args.shapley_rounds
-        print(f"\nShapley sampling on {name}: {args.shapley_rounds} rounds, {r['passes']} passes")
+        print(f"\nShapley sampling on {name}: {args.shapley_rounds} rounds (sizes stratified: the expected cost "
+              f"of a plain round), {r['passes']} passes")
         print(line("seconds per round", per_round, REFERENCE["shapley_round_s"], other_label="reference"))
         print(f"  200 rounds extrapolated: {per_round * 200:.0f} s (reference ~1540 s); wall/model "
               f"{r['seconds'] / r['model_s']:.2f}x")
