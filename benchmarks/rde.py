@@ -67,9 +67,9 @@ MODELS = {
 PHOTOS = ["n01440764_tench.JPEG", "n01496331_electric_ray.JPEG", "n01558993_robin.JPEG"]
 
 
-def load(key: str) -> Classifier:
+def load(key: str, device: str = "cpu") -> Classifier:
     spec, weights, _ = MODELS[key]
-    return load_model(spec, weights=weights)
+    return load_model(spec, weights=weights, device=device)
 
 
 def photo(clf: Classifier, key: str, name: str) -> torch.Tensor:
@@ -90,13 +90,13 @@ def _atomic_save(path: Path, write) -> None:
 
 
 # ------------------------------------------------------------------------------------------ fixtures
-def make_fixture(key: str, name: str, seed: int = 0) -> None:
+def make_fixture(key: str, name: str, seed: int = 0, device: str = "cpu") -> None:
     """Run the paper preset to the end (resuming from the cache) and store its final mask as a fixture."""
     out = fixture_path(key, name)
     if out.exists():
         print(f"{out.name}: present, skipped", flush=True)
         return
-    clf = load(key)
+    clf = load(key, device)
     image = photo(clf, key, name)
     target = clf.target_or_prediction(image, None)
     rep = WaveletRepresentation()
@@ -135,7 +135,8 @@ def make_fixture(key: str, name: str, seed: int = 0) -> None:
 def latest_checkpoint(key: str, name: str) -> dict | None:
     """The furthest checkpoint of an unfinished paper run: this machine's cache or the committed snapshot."""
     file = f"{fixture_path(key, name).stem}.pt"
-    states = [torch.load(p, weights_only=True) for p in (CACHE / file, PARTIAL / file) if p.exists()]
+    paths = [p for p in (CACHE / file, PARTIAL / file) if p.exists()]
+    states = [torch.load(p, weights_only=True, map_location="cpu") for p in paths]
     return max(states, key=lambda st: int(st["step"]), default=None)
 
 
@@ -248,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--photos", type=int, default=3, help="how many of the benchmark photos (1-3)")
     parser.add_argument("--make-fixtures", action="store_true", help="compute the paper preset's masks")
+    parser.add_argument("--device", default="cpu", help="where --make-fixtures runs (cuda: minutes, not hours)")
     parser.add_argument("--snapshot", action="store_true",
                         help="copy unfinished paper runs' checkpoints into tests/fixtures/rde/partial/ (to commit)")
     parser.add_argument("--timing-steps", type=int, default=2,
@@ -260,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.make_fixtures:
         for key in args.models:
             for name in photos:
-                make_fixture(key, name)
+                make_fixture(key, name, device=args.device)
         return 0
     return benchmark(args.models, photos, args.timing_steps)
 
