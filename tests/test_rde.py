@@ -18,6 +18,7 @@ from clearsight.methods.rde import (
     Problem,
     Schedule,
     WaveletRepresentation,
+    accumulate_gradients,
     distortion,
     initial_masks,
     objective_of_explanation,
@@ -127,6 +128,25 @@ def test_paper_preset_first_steps_match_a_hand_written_computation(tiny_cnn):
 
 def pywt_free_dwt(image):
     return WaveletRepresentation().transform.forward(image)
+
+
+@pytest.mark.parametrize("kind", ["label", "l2", "kl"])
+def test_micro_batched_gradients_equal_the_one_batch_gradients(tiny_cnn, kind):
+    """Slicing a step's noise batch (the default, for speed) changes no gradient beyond float rounding."""
+    problem = Problem.build(tiny_cnn, tiny_image(8), 1, WaveletRepresentation(), 20.0, kind)
+    g = torch.Generator().manual_seed(0)
+    masks = [torch.rand(s, generator=g) for s in problem.mask_shapes()]
+    noise = problem.noise.sample(problem.bands, 13, g)
+    grads, values = [], []
+    for micro in (13, 4, 1):
+        params = [m.clone().requires_grad_(True) for m in masks]
+        values.append(accumulate_gradients(problem, params, noise, micro))
+        grads.append([p.grad for p in params])
+    dist, spars = problem.terms(masks, noise)
+    for (d, s), gs in zip(values, grads):
+        assert d == pytest.approx(float(dist), rel=1e-4) and s == pytest.approx(float(spars), rel=1e-6)
+        for a, b in zip(gs, grads[0]):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-7)
 
 
 def test_same_seed_same_explanation(tiny_cnn):

@@ -325,10 +325,14 @@ class Problem:
         """The batch of obfuscated images for ``masks`` and a batch of ``noise`` draws."""
         return self.representation.synthesize(obfuscate(self.bands, masks, noise), self.size)
 
+    def distortion_of(self, masks: Bands, noise: Bands) -> torch.Tensor:
+        """Mean distortion over a batch of noise draws; differentiable w.r.t. ``masks``."""
+        logits = self.clf(self.obfuscations(masks, noise))
+        return distortion(logits, self.clean_probs, self.target, self.distortion)
+
     def terms(self, masks: Bands, noise: Bands) -> tuple[torch.Tensor, torch.Tensor]:
         """(distortion, sparsity) for one batch of noise; differentiable w.r.t. ``masks``."""
-        logits = self.clf(self.obfuscations(masks, noise))
-        return distortion(logits, self.clean_probs, self.target, self.distortion), sparsity(masks)
+        return self.distortion_of(masks, noise), sparsity(masks)
 
 
 # ------------------------------------------------------------------------------------ initialisation
@@ -480,8 +484,7 @@ def accumulate_gradients(problem: Problem, masks: Bands, noise: Bands, micro_bat
     for start in range(0, total, step):
         part = [v[start:start + step] for v in noise]
         weight = part[0].shape[0] / total
-        logits = problem.clf(problem.obfuscations(masks, part))
-        d = distortion(logits, problem.clean_probs, problem.target, problem.distortion)
+        d = problem.distortion_of(masks, part)
         (d * weight).backward()
         dist += float(d.detach()) * weight
     spars = sparsity(masks)
