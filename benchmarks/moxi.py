@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
                        other_label="reference"))
 
     # -- Shapley -------------------------------------------------------------------------------------
-    if pics:
+    if pics and args.shapley_rounds:
         name, image, label = pics[0]
         # a plain round's cost depends only on its size: timing stratified sizes (one per slice of the size
         # range) gives a plain round's expected cost from a few rounds, where random sizes would be noisy
