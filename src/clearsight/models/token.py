@@ -319,9 +319,15 @@ class TokenClassifier(Classifier):
             return super()._forward(images)
         self._check_size(images)
         with self.autocast():
-            patches = self.adapter.patch_tokens(self.normalize(images))
-            x = torch.cat([self.adapter.prefix_tokens(patches.shape[0]).to(patches.dtype), patches], dim=1)
-            return timm_cls_logits(self.model, x).float()
+            return timm_cls_logits(self.model, self._sequence(images)).float()
+
+    def _sequence(self, images: torch.Tensor, rows: int | None = None) -> torch.Tensor:
+        """The full token sequence (prefix tokens, then every patch token) of [0,1] images, ``rows`` copies
+        of a single image if given. Call inside :meth:`autocast`."""
+        patches = self.adapter.patch_tokens(self.normalize(images))
+        if rows is not None and patches.shape[0] == 1:
+            patches = patches.expand(rows, -1, -1)
+        return torch.cat([self.adapter.prefix_tokens(patches.shape[0]).to(patches.dtype), patches], dim=1)
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """Patch tokens with position embeddings, ``(B,N,D)``, from [0,1] images."""
@@ -378,9 +384,7 @@ class TokenClassifier(Classifier):
         B = keep_mask.shape[0]
         self.passes += B
         with self.autocast():
-            patches = self.adapter.patch_tokens(self.normalize(images))
-            patches = patches.expand(B, -1, -1) if patches.shape[0] == 1 else patches
-            x = torch.cat([self.adapter.prefix_tokens(B).to(patches.dtype), patches], dim=1)
+            x = self._sequence(images, rows=B)
             return self._encode(x, key_bias=self.key_bias(keep_mask), from_layer=layer)[0]
 
     def attentions(self, images: torch.Tensor, with_logits: bool = False):
@@ -394,9 +398,7 @@ class TokenClassifier(Classifier):
         self._check_size(images)
         self.passes += images.shape[0]
         with torch.no_grad(), self.autocast():
-            patches = self.adapter.patch_tokens(self.normalize(images))
-            x = torch.cat([self.adapter.prefix_tokens(images.shape[0]).to(patches.dtype), patches], dim=1)
-            logits, maps = self._encode(x, want_attention=True)
+            logits, maps = self._encode(self._sequence(images), want_attention=True)
         maps = [a.float() for a in maps]
         return (maps, logits) if with_logits else maps
 
