@@ -11,7 +11,7 @@ Usage::
 
     python benchmarks/rde.py                        # default vs stored paper masks, 3 photos x 2 models
     python benchmarks/rde.py --models deit --photos 1
-    nice -n 10 python benchmarks/rde.py --make-fixtures --models deit   # (re)compute paper masks
+    python benchmarks/rde.py --make-fixtures --models deit --threads 1  # (re)compute paper masks
     python benchmarks/rde.py --snapshot --models deit   # unfinished runs -> tests/fixtures/rde/partial/
 
 A paper run takes longer than a work session here, so its progress travels in git: ``--snapshot`` copies the
@@ -252,9 +252,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="where --make-fixtures runs (cuda: minutes, not hours)")
     parser.add_argument("--snapshot", action="store_true",
                         help="copy unfinished paper runs' checkpoints into tests/fixtures/rde/partial/ (to commit)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: torch's choice). A background --make-fixtures run is best "
+                             "given 1: two 2-thread jobs on 2 cores stall each other's parallel regions")
     parser.add_argument("--timing-steps", type=int, default=2,
                         help="paper-preset steps timed in this run for the seconds ratio (0: use the fixture's)")
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(max(1, args.threads))
     photos = PHOTOS[: max(1, min(args.photos, len(PHOTOS)))]
     if args.snapshot:
         snapshot(args.models, photos)
