@@ -1,7 +1,8 @@
 """The stored paper-preset CartoonX masks (``tests/fixtures/rde/``, made by ``benchmarks/rde.py``).
 
 They let the benchmark compare the fast default with the paper preset without recomputing 128,000 passes.
-These tests check that every stored fixture is loadable and has the reference's mask layout (SPEC A.3).
+These tests check that every stored fixture is loadable, has the reference's mask layout (SPEC A.3) and
+still scores the objective it scored when it was made.
 """
 
 from __future__ import annotations
@@ -36,6 +37,36 @@ def test_fixture_has_the_reference_mask_layout(path):
     assert all(m.min() >= 0 and m.max() <= 1 for m in masks.values())
     assert steps == 2000 and len(loss) == 2000
     assert loss[-1] < loss[0]
+
+
+#: fixture name part -> (conftest model fixture, SPEC A.2 shapes of yl and yh0..yh4 at the fixture's size)
+MODEL_FIXTURES = {"deit": "deit", "effnet": "effnet"}
+SHAPES = {224: [(11, 11), (3, 114, 114), (3, 59, 59), (3, 32, 32), (3, 18, 18), (3, 11, 11)],
+          256: [(12, 12), (3, 130, 130), (3, 67, 67), (3, 36, 36), (3, 20, 20), (3, 12, 12)]}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", fixture_files(), ids=lambda p: p.stem)
+def test_fixture_reproduces_its_objective(path, request, photo_paths):
+    """Recomputing a stored mask's objective gives what the benchmark recorded when the fixture was made:
+    the objective, the noise model, the wavelets and the model the comparison relies on are unchanged."""
+    from clearsight.methods.rde import Problem, WaveletRepresentation, arrays_to_masks, rde_objective
+
+    _, key, stem = path.stem.split("-", 2)
+    clf = request.getfixturevalue(MODEL_FIXTURES[key])
+    with np.load(path, allow_pickle=False) as data:
+        masks = {k.split("/", 1)[1]: data[k].astype(np.float32) for k in data.files if k.startswith("mask/")}
+        target, lam, size = int(data["target"]), float(data["lambda_k"]), int(data["size"])
+        stored = float(data["objective"])
+    names = ["yl", "yh0", "yh1", "yh2", "yh3", "yh4"]
+    assert [masks[k].shape for k in names] == SHAPES[size]
+    image = clf.prepare(next(p for p in photo_paths if p.stem == stem), size=size, resize="squash")
+    assert clf.target_or_prediction(image, None) == target  # the photos are correctly classified ones
+    rep = WaveletRepresentation()
+    recomputed = rde_objective(Problem.build(clf, image, target, rep, lam), arrays_to_masks(rep, masks))
+    assert recomputed["objective"] == pytest.approx(stored, rel=1e-3)
+    # a sparse explanation: most coefficients dropped, far below the all-ones mask's objective lambda_k
+    assert recomputed["sparsity"] < 0.02 and recomputed["objective"] < 0.1 * lam
 
 
 def partial_files() -> list[Path]:
