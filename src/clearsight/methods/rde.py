@@ -24,7 +24,9 @@ paper preset's, measured by :func:`rde_objective` on a fixed, seeded set of 256 
 
 Randomness: the noise of step ``t`` is drawn from one ``torch.Generator`` seeded with ``seed``, band by
 band in :attr:`Representation.band_names` order, as ``mean + std * randn((L, *band.shape))``. The random
-initialisation and the pre-optimisation noise use their own generators derived from ``seed``.
+initialisation and the pre-optimisation noise use their own generators derived from ``seed``. The same seed
+gives the same mask on the same machine and thread count; another thread count sums floats in another
+order, and over hundreds of steps the optimisation can drift to a different mask of similar objective.
 """
 
 from __future__ import annotations
