@@ -21,6 +21,14 @@ def fixture_files() -> list[Path]:
     return sorted(FIXTURES.glob("paper-*.npz"))
 
 
+def read_fixture(path: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(masks by band name, every other array) of a stored fixture."""
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    masks = {k.split("/", 1)[1]: v.astype(np.float32) for k, v in arrays.items() if k.startswith("mask/")}
+    return masks, arrays
+
+
 def test_fixtures_stay_small():
     """Finished masks (fp16) and the snapshots of unfinished runs stay small enough for git."""
     assert sum(p.stat().st_size for p in FIXTURES.rglob("*") if p.is_file()) < 8_000_000
@@ -28,10 +36,8 @@ def test_fixtures_stay_small():
 
 @pytest.mark.parametrize("path", fixture_files(), ids=lambda p: p.stem)
 def test_fixture_has_the_reference_mask_layout(path):
-    with np.load(path, allow_pickle=False) as data:
-        masks = {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith("mask/")}
-        size, steps = int(data["size"]), int(data["steps"])
-        loss = data["history/loss"]
+    masks, data = read_fixture(path)
+    size, steps, loss = int(data["size"]), int(data["steps"]), data["history/loss"]
     assert set(masks) == {"yl", "yh0", "yh1", "yh2", "yh3", "yh4"}
     assert sum(m.size for m in masks.values()) == ENTRIES[size]
     assert all(m.min() >= 0 and m.max() <= 1 for m in masks.values())
@@ -39,8 +45,7 @@ def test_fixture_has_the_reference_mask_layout(path):
     assert loss[-1] < loss[0]
 
 
-#: fixture name part -> (conftest model fixture, SPEC A.2 shapes of yl and yh0..yh4 at the fixture's size)
-MODEL_FIXTURES = {"deit": "deit", "effnet": "effnet"}
+#: SPEC A.2 shapes of the yl, yh0..yh4 masks at the fixture's image size
 SHAPES = {224: [(11, 11), (3, 114, 114), (3, 59, 59), (3, 32, 32), (3, 18, 18), (3, 11, 11)],
           256: [(12, 12), (3, 130, 130), (3, 67, 67), (3, 36, 36), (3, 20, 20), (3, 12, 12)]}
 
@@ -52,19 +57,17 @@ def test_fixture_reproduces_its_objective(path, request, photo_paths):
     the objective, the noise model, the wavelets and the model the comparison relies on are unchanged."""
     from clearsight.methods.rde import Problem, WaveletRepresentation, arrays_to_masks, rde_objective
 
-    _, key, stem = path.stem.split("-", 2)
-    clf = request.getfixturevalue(MODEL_FIXTURES[key])
-    with np.load(path, allow_pickle=False) as data:
-        masks = {k.split("/", 1)[1]: data[k].astype(np.float32) for k in data.files if k.startswith("mask/")}
-        target, lam, size = int(data["target"]), float(data["lambda_k"]), int(data["size"])
-        stored = float(data["objective"])
-    names = ["yl", "yh0", "yh1", "yh2", "yh3", "yh4"]
-    assert [masks[k].shape for k in names] == SHAPES[size]
+    _, key, stem = path.stem.split("-", 2)  # paper-<model>-<photo>; <model> names a conftest model fixture
+    clf = request.getfixturevalue(key)
+    masks, data = read_fixture(path)
+    target, lam, size = int(data["target"]), float(data["lambda_k"]), int(data["size"])
+    assert [masks[k].shape for k in ("yl", "yh0", "yh1", "yh2", "yh3", "yh4")] == SHAPES[size]
     image = clf.prepare(next(p for p in photo_paths if p.stem == stem), size=size, resize="squash")
-    assert clf.target_or_prediction(image, None) == target  # the photos are correctly classified ones
     rep = WaveletRepresentation()
-    recomputed = rde_objective(Problem.build(clf, image, target, rep, lam), arrays_to_masks(rep, masks))
-    assert recomputed["objective"] == pytest.approx(stored, rel=1e-3)
+    problem = Problem.build(clf, image, None, rep, lam)  # target=None: the prediction, from the clean pass
+    assert problem.target == target  # the benchmark photos are correctly classified ones
+    recomputed = rde_objective(problem, arrays_to_masks(rep, masks))
+    assert recomputed["objective"] == pytest.approx(float(data["objective"]), rel=1e-3)
     # a sparse explanation: most coefficients dropped, far below the all-ones mask's objective lambda_k
     assert recomputed["sparsity"] < 0.02 and recomputed["objective"] < 0.1 * lam
 

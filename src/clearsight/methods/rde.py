@@ -18,8 +18,8 @@ concerns are kept apart, as in the rest of clearsight:
 
 Two schedules exist. ``PAPER`` is the reference exactly (2000 Adam steps, lr 1e-3, 64 noise samples, fp32,
 no stopping). ``FAST`` is the default: a larger step with a cosine decay, many steps of few noise samples
-each, a convergence test and bf16 autocast where the CPU supports it; it must end at an objective no higher than the
-paper preset's, measured by :func:`rde_objective` on a fixed, seeded set of 256 noise samples
+each, a convergence test and bf16 autocast where the CPU supports it; it must end at an objective no higher
+than the paper preset's, measured by :func:`rde_objective` on a fixed, seeded set of 256 noise samples
 (``benchmarks/rde.py`` checks this).
 
 Randomness: the noise of step ``t`` is drawn from one ``torch.Generator`` seeded with ``seed``, band by
