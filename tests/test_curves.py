@@ -128,6 +128,11 @@ def test_an_interrupted_evaluation_resumes_without_recomputing(tiny_vit, tmp_pat
     evaluate_curves(tiny_vit, pics, [None, None], ["shapley"], "deletion", names=names,
                     method_options={"shapley": {"rounds": 4}}, store=tmp_path)
     assert computed == ["shapley", "shapley"]
+    computed.clear()  # other photos under the same names (another folder) never reuse them either
+    swapped = evaluate_curves(tiny_vit, pics[::-1], [None, None], ["moxi-minus"], "deletion", names=names,
+                              store=tmp_path)
+    assert computed == ["moxi-minus", "moxi-minus"]
+    np.testing.assert_array_equal(swapped.accuracy("moxi-minus"), fresh.accuracy("moxi-minus"))
     with pytest.raises(MethodError, match="unique"):
         evaluate_curves(tiny_vit, pics, [None, None], ["moxi-minus"], "deletion", names=["a", "a"], store=tmp_path)
 

@@ -189,25 +189,38 @@ class CurveStore:
         digest = hashlib.sha256(image.encode()).hexdigest()[:8]  # distinct names stay distinct once made safe
         return self.folder / f"{safe}-{digest}__{method}.npz"
 
-    def load(self, image: str, method: str, target: int) -> tuple[np.ndarray, np.ndarray, float] | None:
-        """(scores, predictions, seconds) of a finished curve for ``target``, or None."""
+    def load(self, image: str, method: str, target: int, pixels: str) -> tuple[np.ndarray, np.ndarray, float] | None:
+        """(scores, predictions, seconds) of a finished curve for ``target`` on the image whose
+        :func:`pixel_digest` is ``pixels``, or None.
+
+        Names alone are not enough: a second folder may hold another photo under the same file name, and
+        reusing its curve would silently mix two photos' results.
+        """
         path = self.path(image, method)
         if not path.exists():
             return None
         with np.load(path, allow_pickle=False) as data:
             if int(data["target"]) != int(target):  # the labels changed: that curve explains another class
                 return None
+            if "pixels" not in data.files or str(data["pixels"]) != pixels:  # another photo with that name
+                return None
             return data["scores"], data["predictions"], float(data["seconds"])
 
-    def save(self, image: str, method: str, target: int, scores: np.ndarray, predictions: np.ndarray,
-             seconds: float) -> None:
+    def save(self, image: str, method: str, target: int, pixels: str, scores: np.ndarray,
+             predictions: np.ndarray, seconds: float) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         settings = self.folder / "settings.json"
         if not settings.exists():
             atomic_write(settings, lambda f: f.write(json.dumps(self.settings, indent=2, default=str).encode()))
         arrays = {"scores": np.asarray(scores, dtype=np.float32), "predictions": np.asarray(predictions),
-                  "seconds": np.asarray(seconds), "target": np.asarray(int(target))}
+                  "seconds": np.asarray(seconds), "target": np.asarray(int(target)), "pixels": np.asarray(pixels)}
         atomic_write(self.path(image, method), lambda f: np.savez(f, **arrays))
+
+
+def pixel_digest(image: torch.Tensor) -> str:
+    """A short fingerprint of an image tensor's exact values, to tell apart photos that share a name."""
+    array = np.ascontiguousarray(image.detach().cpu().float().numpy())
+    return hashlib.sha256(str(array.shape).encode() + array.tobytes()).hexdigest()[:16]
 
 
 def evaluate_curves(clf, images: Sequence[torch.Tensor], labels: Sequence[int | None], methods: Sequence[str],
@@ -250,19 +263,20 @@ def evaluate_curves(clf, images: Sequence[torch.Tensor], labels: Sequence[int | 
                     progress(m)
             continue
         target = predicted if label is None else int(label)
+        pixels = pixel_digest(image) if stores else ""
         game = PatchGame(clf, image, target, score=score, absence=absence, grid=grid)
         results.settings.setdefault("steps", game.num_players)
         results.images.append(name)
         results.labels.append(target)
         for method in methods:
-            finished = stores[method].load(name, method, target) if method in stores else None
+            finished = stores[method].load(name, method, target, pixels) if method in stores else None
             if finished is None:
                 start = _now()
                 order = method_order(method, clf, image, target, curve, options[method], grid)
                 values, preds = image_curve(game, order, curve)
                 finished = (values, preds, _now() - start)
                 if method in stores:
-                    stores[method].save(name, method, target, *finished)
+                    stores[method].save(name, method, target, pixels, *finished)
             results.add(method, finished[0], finished[1], target, finished[2])
             if progress:
                 progress(method)
