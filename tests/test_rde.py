@@ -247,12 +247,21 @@ def test_registry_and_option_errors(tiny_cnn):
     assert isinstance(cx, CartoonX) and cx.schedule().steps == 1 and cx.schedule().lr == PAPER.lr
     assert isinstance(build_explainer("pixel-rde", {"init": "random"}), PixelRDE)
     for bad in ({"preset": "slow"}, {"init": "bogus"}, {"distortion": "x"}, {"steps": 0},
-                {"init": "random", "preoptimize": True}):
+                {"init": "random", "preoptimize": True}, {"lambda_k": -1.0}, {"lambda_k": float("nan")},
+                {"lr": 0.0}, {"lr": float("inf")}):
         with pytest.raises(ClearsightError):
             CartoonX(**bad)
     exp = PixelRDE(steps=2).explain(tiny_cnn, tiny_image(12))
     assert exp.method == "pixel-rde" and exp.mask["pixels"].shape == (32, 32)
     assert exp.settings["lambda_k"] == 4.0 and exp.cost["passes"] > 0
+
+
+
+def test_a_diverging_optimisation_stops_with_a_clear_error(tiny_cnn):
+    image = tiny_image(13)
+    problem = Problem.build(tiny_cnn, image, 0, WaveletRepresentation(), float("inf"))  # loss is inf at once
+    with pytest.raises(MethodError, match="diverged at step 1"):
+        optimize_mask(problem, initial_masks(problem, "ones", 0), Schedule(steps=3, samples=2))
 
 
 @pytest.mark.slow

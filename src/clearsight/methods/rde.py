@@ -451,6 +451,9 @@ def optimize_mask(problem: Problem, masks: Bands, schedule: Schedule, seed: int 
             dist, spars = accumulate_gradients(problem, params, problem.noise.sample(problem.bands, n, gen),
                                                micro_batch)
             loss = dist + problem.lambda_k * spars
+            if not math.isfinite(loss):  # stop before the mask turns to NaN and gets saved as a result
+                raise MethodError(f"the mask optimisation diverged at step {step + 1}: the loss is {loss} "
+                                  "(the model returned non-finite outputs, or the learning rate is too large)")
             opt.step()
             with torch.no_grad():
                 for p in params:
@@ -601,8 +604,10 @@ class RDEExplainer(Explainer):
             raise MethodError(f"--steps must be at least 1, got {steps}")
         if samples is not None and samples < 1:
             raise MethodError(f"--samples must be at least 1, got {samples}")
-        if lambda_k is not None and lambda_k < 0:
-            raise MethodError(f"--lambda must be non-negative, got {lambda_k}")
+        if lambda_k is not None and not (math.isfinite(lambda_k) and lambda_k >= 0):
+            raise MethodError(f"--lambda must be a non-negative number, got {lambda_k}")
+        if lr is not None and not (math.isfinite(lr) and lr > 0):
+            raise MethodError(f"--lr must be a positive number, got {lr}")
         if precision is not None and precision not in ("fp32", "bf16", "auto"):
             raise MethodError(f"unknown precision {precision!r}; use fp32, bf16 or auto")
         if init == "preoptimize":  # shorthand of the CLI: ones, then pre-optimisation
