@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import pywt
@@ -176,6 +178,45 @@ def test_convergence_test_stops_a_flat_run(tiny_cnn):
     sched = Schedule(steps=200, lr=1e-3, samples=2, stop_tol=0.5, stop_window=5, min_steps=20)
     result = optimize_mask(problem, initial_masks(problem, "ones", 0), sched)
     assert result.stopped_early and 20 <= result.steps_run < 200
+    saved = []  # resumed mid-run, it stops at the same step as the uninterrupted run
+    optimize_mask(problem, initial_masks(problem, "ones", 0), replace(sched, steps=13), checkpoint=saved.append,
+                  checkpoint_every=13)
+    resumed = optimize_mask(problem, initial_masks(problem, "ones", 0), sched, resume=saved[-1])
+    assert resumed.stopped_early and resumed.steps_run == result.steps_run
+
+
+def test_an_interrupted_explanation_resumes_from_its_checkpoint(tiny_cnn, tmp_path, monkeypatch):
+    import clearsight.methods.rde as rde
+
+    image, other = tiny_image(14), tiny_image(15)
+    whole = CartoonX(steps=7, samples=2, seed=3).explain(tiny_cnn, image)
+    real, calls = rde.accumulate_gradients, []
+
+    def counted(*args, **kwargs):  # one call per optimisation step; the 6th is interrupted
+        calls.append(1)
+        if len(calls) == 6 and interrupt:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rde, "accumulate_gradients", counted)
+    explainer = CartoonX(steps=7, samples=2, seed=3, checkpoint_dir=tmp_path)
+    explainer.checkpoint_every = 2
+    interrupt = True
+    with pytest.raises(KeyboardInterrupt):
+        explainer.explain(tiny_cnn, image)
+    assert len(list(tmp_path.glob("cartoonx-*.pt"))) == 1  # state after step 4
+
+    interrupt = False
+    calls.clear()
+    CartoonX(steps=7, samples=2, seed=3, checkpoint_dir=tmp_path).explain(tiny_cnn, other)
+    assert len(calls) == 7  # another photo never starts from that state
+    calls.clear()
+    resumed = explainer.explain(tiny_cnn, image)
+    assert len(calls) == 3 and resumed.settings["resumed_at_step"] == 4  # steps 5-7 only
+    for k in whole.mask:
+        np.testing.assert_array_equal(resumed.mask[k], whole.mask[k])
+    np.testing.assert_array_equal(resumed.history["loss"], whole.history["loss"])
+    assert not list(tmp_path.glob("*.pt"))  # the finished result supersedes its checkpoints
 
 
 def test_initialisations(tiny_cnn):

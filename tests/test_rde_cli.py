@@ -36,6 +36,33 @@ def test_cli_cartoonx_and_pixel_rde(tmp_path, photo_paths, capsys):
     assert "does not apply" in capsys.readouterr().err
 
 
+@pytest.mark.slow
+def test_cli_resumes_an_interrupted_optimisation(tmp_path, photo_paths, monkeypatch):
+    """Ctrl-C during CartoonX keeps the last checkpoint; the same command then finishes from it."""
+    import clearsight.methods.rde as rde
+
+    weights = str(photo_paths[0].parents[2] / "models" / "mobilenet_v2.pth")
+    argv = ["explain", str(photo_paths[3]), "--method", "cartoonx", "--steps", "30", "--samples", "2",
+            "--size", "64", "--resize", "squash", "--model", "torchvision:mobilenet_v2", "--weights", weights,
+            "--out", str(tmp_path)]
+    real, calls = rde.accumulate_gradients, []
+
+    def interrupted_at_step_28(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 28:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rde, "accumulate_gradients", interrupted_at_step_28)
+    assert main(argv) == 130
+    assert len(list((tmp_path / ".checkpoints").glob("cartoonx-*.pt"))) == 1
+    monkeypatch.setattr(rde, "accumulate_gradients", real)
+    assert main(argv) == 0
+    exp = Explanation.load(tmp_path / f"{photo_paths[3].stem}_cartoonx")
+    assert exp.settings["resumed_at_step"] == 25 and len(exp.history["loss"]) == 30
+    assert not list((tmp_path / ".checkpoints").glob("*.pt"))
+
+
 def test_cli_precision_reaches_the_rde_methods_only():
     """``--precision`` overrides the RDE presets' own choice; methods without the option never see it."""
     from clearsight.cli import _method_options, build_parser

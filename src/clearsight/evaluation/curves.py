@@ -30,6 +30,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from ..checkpoints import fingerprint, pixel_digest
 from ..errors import MethodError
 from ..explanation import Explanation, atomic_write
 from ..parts import Absence, PatchGame, PatchGrid, make_absence
@@ -180,8 +181,7 @@ class CurveStore:
     """
 
     def __init__(self, folder: str | Path, settings: dict[str, Any]) -> None:
-        text = json.dumps(settings, sort_keys=True, default=str)
-        self.folder = Path(folder) / hashlib.sha256(text.encode()).hexdigest()[:12]
+        self.folder = Path(folder) / fingerprint(settings)[:12]
         self.settings = settings
 
     def path(self, image: str, method: str) -> Path:
@@ -215,12 +215,6 @@ class CurveStore:
         arrays = {"scores": np.asarray(scores, dtype=np.float32), "predictions": np.asarray(predictions),
                   "seconds": np.asarray(seconds), "target": np.asarray(int(target)), "pixels": np.asarray(pixels)}
         atomic_write(self.path(image, method), lambda f: np.savez(f, **arrays))
-
-
-def pixel_digest(image: torch.Tensor) -> str:
-    """A short fingerprint of an image tensor's exact values, to tell apart photos that share a name."""
-    array = np.ascontiguousarray(image.detach().cpu().float().numpy())
-    return hashlib.sha256(str(array.shape).encode() + array.tobytes()).hexdigest()[:16]
 
 
 def evaluate_curves(clf, images: Sequence[torch.Tensor], labels: Sequence[int | None], methods: Sequence[str],

@@ -18,6 +18,7 @@ Presets (see :mod:`clearsight.methods.rde`):
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,9 +39,9 @@ class CartoonX(RDEExplainer):
                  preoptimize: bool = False, foreground_mask: Any = None, distortion: str = "label",
                  noise: str = "adaptive", precision: str | None = None, seed: int = 0,
                  evaluate: bool = False, progress: bool = False, render: str = "gray",
-                 wave: str = "db3", levels: int = 5) -> None:
+                 wave: str = "db3", levels: int = 5, checkpoint_dir: str | Path | None = None) -> None:
         super().__init__(preset, lambda_k, steps, lr, samples, init, preoptimize, foreground_mask,
-                         distortion, noise, precision, seed, evaluate, progress)
+                         distortion, noise, precision, seed, evaluate, progress, checkpoint_dir)
         if render not in ("gray", "color"):
             raise MethodError(f"unknown render {render!r}; use 'gray' (reference) or 'color'")
         self.render_mode = render

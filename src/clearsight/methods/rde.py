@@ -36,11 +36,13 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
+from ..checkpoints import RunCheckpoint, pixel_digest
 from ..errors import InputShapeError, MethodError
 from ..explanation import Explanation
 from ..models import Classifier
@@ -441,8 +443,10 @@ def optimize_mask(problem: Problem, masks: Bands, schedule: Schedule, seed: int 
         start = int(resume["step"])
     stopper = _ConvergenceTest(schedule)
     stopped = False
+    for step, loss in enumerate(hist["loss"]):  # a resumed run stops where the uninterrupted one would
+        stopped = stopper.should_stop(step, loss)
     with problem.clf.using_precision(precision):
-        for step in range(start, schedule.steps):
+        for step in range(start, schedule.steps if not stopped else start):
             lr = schedule.lr_at(step)
             for group in opt.param_groups:
                 group["lr"] = lr
@@ -586,12 +590,17 @@ class RDEExplainer(Explainer):
 
     name = "rde"
     representation_kind = "pixel"
+    #: steps between checkpoints when ``checkpoint_dir`` is set (one write costs milliseconds)
+    checkpoint_every = 25
+    #: attributes that change how a run is watched or kept, not its result
+    _RUN_ONLY = ("progress", "checkpoint_dir", "evaluate")
 
     def __init__(self, preset: str = "fast", lambda_k: float | None = None, steps: int | None = None,
                  lr: float | None = None, samples: int | None = None, init: str = "ones",
                  preoptimize: bool = False, foreground_mask: Any = None, distortion: str = "label",
                  noise: str = "adaptive", precision: str | None = None, seed: int = 0,
-                 evaluate: bool = False, progress: bool = False) -> None:
+                 evaluate: bool = False, progress: bool = False, checkpoint_dir: str | Path | None = None
+                 ) -> None:
         if preset not in PRESETS:
             raise MethodError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
         if init not in INITS:
@@ -628,6 +637,7 @@ class RDEExplainer(Explainer):
         self.seed = seed
         self.evaluate = evaluate
         self.progress = progress
+        self.checkpoint_dir = checkpoint_dir
 
     # ---------------------------------------------------------------------------------- overridables
     def make_representation(self) -> Representation:  # pragma: no cover - abstract
@@ -652,7 +662,8 @@ class RDEExplainer(Explainer):
         return sched
 
     def settings(self) -> dict[str, Any]:
-        out = {k: v for k, v in vars(self).items() if not k.startswith("_") and k != "foreground_mask"}
+        out = {k: v for k, v in vars(self).items()
+               if not k.startswith("_") and k not in ("foreground_mask", "progress", "checkpoint_dir")}
         out["foreground_mask"] = None if self.foreground_mask is None else (
             str(self.foreground_mask) if isinstance(self.foreground_mask, (str, bytes)) else "array")
         return out
@@ -670,6 +681,39 @@ class RDEExplainer(Explainer):
 
         return foreground_map(problem.image, self.foreground_mask, seed=self.seed)
 
+    def _initial_masks(self, problem: Problem, schedule: Schedule) -> tuple[Bands, int | None]:
+        """The starting mask (``init``, then pre-optimisation if asked) and the pre-optimisation level."""
+        fg = self._foreground(problem)
+        masks = initial_masks(problem, self.init, self.seed, fg)
+        if not self.preoptimize:
+            return masks, None
+        fg_bands = foreground_masks(fg, problem.mask_shapes(), 0.0) if fg is not None else None
+        with problem.clf.using_precision(resolve_precision(schedule.precision, problem.clf)):
+            return preoptimize(problem, masks, fg_bands, self.seed)
+
+    def _foreground_key(self) -> str | None:
+        """The user-given foreground mask as a string: its path, or a digest of its values."""
+        mask = self.foreground_mask
+        if mask is None or isinstance(mask, (str, bytes, Path)):
+            return None if mask is None else str(mask)
+        values = mask if isinstance(mask, torch.Tensor) else torch.as_tensor(np.asarray(mask, dtype=np.float32))
+        return pixel_digest(values)
+
+    def _checkpoint(self, clf: Classifier, problem: Problem, representation: Representation,
+                    schedule: Schedule) -> RunCheckpoint | None:
+        """Where this run's state is kept, named by everything that decides its result; None without
+        ``checkpoint_dir``."""
+        if self.checkpoint_dir is None:
+            return None
+        run = {k: v for k, v in self.settings().items() if k not in self._RUN_ONLY}
+        description = {
+            "method": self.name, "settings": run, "representation": representation.settings(),
+            "lambda_k": problem.lambda_k, "schedule": schedule_settings(schedule), "model": clf.name,
+            "target": problem.target, "pixels": pixel_digest(problem.image),
+            "precision": resolve_precision(schedule.precision, clf), "foreground_mask": self._foreground_key(),
+        }
+        return RunCheckpoint(self.checkpoint_dir, self.name, description)
+
     def explain(self, clf: Classifier, image: torch.Tensor, target: int | str | None = None) -> Explanation:
         image = single_image(clf, image)
         representation = self.make_representation()
@@ -680,15 +724,18 @@ class RDEExplainer(Explainer):
             problem = Problem.build(clf, image, target, representation, lambda_k, self.distortion,
                                     zero_noise=self.noise == "zero")
             target = problem.target
-            fg = self._foreground(problem)
-            masks = initial_masks(problem, self.init, self.seed, fg)
-            preopt_level = None
-            if self.preoptimize:
-                fg_bands = foreground_masks(fg, problem.mask_shapes(), 0.0) if fg is not None else None
-                with clf.using_precision(resolve_precision(schedule.precision, clf)):
-                    masks, preopt_level = preoptimize(problem, masks, fg_bands, self.seed)
-            with _progress_bar(self.progress, schedule.steps, self.name) as bar:
-                result = optimize_mask(problem, masks, schedule, self.seed, bar)
+            checkpoint = self._checkpoint(clf, problem, representation, schedule)
+            resume = checkpoint.load() if checkpoint is not None else None
+            if resume is not None:  # initialisation and pre-optimisation were done before the interruption
+                masks, preopt_level = [m.to(clf.device) for m in resume["masks"]], resume["preopt_level"]
+            else:
+                masks, preopt_level = self._initial_masks(problem, schedule)
+            save = None if checkpoint is None else (
+                lambda state: checkpoint.save({**state, "preopt_level": preopt_level}))
+            start = int(resume["step"]) if resume is not None else 0
+            with _progress_bar(self.progress, schedule.steps, self.name, start) as bar:
+                result = optimize_mask(problem, masks, schedule, self.seed, bar, resume=resume, checkpoint=save,
+                                       checkpoint_every=self.checkpoint_every)
             saliency, cartoon = self.render(problem, result.masks)
         arrays: dict[str, np.ndarray] = {
             "image": image.detach().float().cpu().numpy(),
@@ -702,9 +749,11 @@ class RDEExplainer(Explainer):
             **self.settings(), **representation.settings(), "lambda_k": lambda_k,
             "schedule": schedule_settings(schedule), "precision_used": result.precision,
             "steps_run": result.steps_run, "stopped_early": result.stopped_early,
-            "preopt_level": preopt_level, "image_size": list(problem.size),
+            "preopt_level": preopt_level, "image_size": list(problem.size), "resumed_at_step": start,
             "objective_eval": {"distortion": "label", "samples": EVAL_SAMPLES, "seed": EVAL_SEED},
         }
+        if checkpoint is not None:  # the result supersedes it (callers save it at once; the CLI does)
+            checkpoint.discard()
         return Explanation(
             method=self.name, target=target, saliency=saliency, model=clf.name,
             target_name=clf.class_name(target), score=float(problem.clean_probs[target]),
@@ -714,14 +763,15 @@ class RDEExplainer(Explainer):
 
 
 @contextlib.contextmanager
-def _progress_bar(enabled: bool, total: int, label: str) -> Iterator[Callable[[int, dict[str, float]], None] | None]:
-    """A tqdm bar showing the loss, or nothing."""
+def _progress_bar(enabled: bool, total: int, label: str, start: int = 0
+                  ) -> Iterator[Callable[[int, dict[str, float]], None] | None]:
+    """A tqdm bar showing the loss, or nothing; a resumed run's bar starts at ``start``."""
     if not enabled:
         yield None
         return
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=total, desc=label, unit="step", leave=False)
+    bar = tqdm(total=total, initial=start, desc=label, unit="step", leave=False)
 
     def update(step: int, values: dict[str, float]) -> None:
         bar.update(1)
