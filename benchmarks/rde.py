@@ -13,6 +13,7 @@ Usage::
     python benchmarks/rde.py --models deit --photos 1
     python benchmarks/rde.py --make-fixtures --models deit --threads 1  # (re)compute paper masks
     python benchmarks/rde.py --snapshot --models deit   # unfinished runs -> tests/fixtures/rde/partial/
+    python benchmarks/rde.py --allocator                # a default step: glibc's default allocator vs tuned
 
 A paper run takes longer than a work session here, so its progress travels in git: ``--snapshot`` copies the
 furthest checkpoint of each unfinished run into ``tests/fixtures/rde/partial/`` and ``--make-fixtures``
@@ -43,6 +44,7 @@ import torch
 from clearsight.explanation import atomic_write
 from clearsight.methods.cartoonx import CartoonX
 from clearsight.methods.rde import (
+    FAST,
     PAPER,
     Problem,
     WaveletRepresentation,
@@ -211,6 +213,49 @@ def paper_seconds_per_step(clf: Classifier, image: torch.Tensor, steps: int) -> 
     return (time.perf_counter() - t0) / steps
 
 
+def allocator_worker(key: str, steps: int) -> None:
+    """One timing in a fresh process: default-schedule steps per second and peak memory, as JSON."""
+    import json
+    import resource
+
+    from clearsight.models.cpu_memory import keep_freed_memory
+
+    clf = load(key)  # load_model tunes the allocator unless CLEARSIGHT_MALLOC_TUNING=0
+    image = photo(clf, key, PHOTOS[0])
+    problem = Problem.build(clf, image, clf.target_or_prediction(image, None), WaveletRepresentation(),
+                            lambda_for(clf))
+    schedule = replace(FAST, steps=steps, stop_tol=None)
+    optimize_mask(problem, initial_masks(problem, "ones", 0), replace(schedule, steps=3))  # warm-up
+    t0 = time.perf_counter()
+    optimize_mask(problem, initial_masks(problem, "ones", 0), schedule)
+    print(json.dumps({"seconds_per_step": (time.perf_counter() - t0) / steps, "tuned": keep_freed_memory(),
+                      "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def allocator_timing(keys: list[str], threads: int | None, steps: int = 30, rounds: int = 2) -> None:
+    """A default CartoonX step with glibc's default allocator thresholds (the naive way) and with
+    ``clearsight.models.cpu_memory``'s, each in fresh processes, interleaved; the best of each printed."""
+    import json
+    import subprocess
+
+    for key in keys:
+        best: dict[str, dict] = {}
+        for _ in range(rounds):
+            for tuned in ("0", "1"):
+                env = {**os.environ, "CLEARSIGHT_MALLOC_TUNING": tuned}
+                cmd = [sys.executable, __file__, "--allocator-worker", key, "--timing-steps", str(steps)]
+                cmd += ["--threads", str(threads)] if threads else []
+                out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+                result = json.loads(out.strip().splitlines()[-1])
+                if tuned not in best or result["seconds_per_step"] < best[tuned]["seconds_per_step"]:
+                    best[tuned] = result
+        naive, tuned = best["0"], best["1"]
+        print(f"{key}: default step, glibc defaults {naive['seconds_per_step'] * 1e3:.0f} ms "
+              f"(peak {naive['peak_mib']:.0f} MiB), thresholds raised {tuned['seconds_per_step'] * 1e3:.0f} ms "
+              f"(peak {tuned['peak_mib']:.0f} MiB): x{naive['seconds_per_step'] / tuned['seconds_per_step']:.2f}",
+              flush=True)
+
+
 def benchmark(keys: list[str], photos: list[str], timing_steps: int = 2) -> int:
     print(f"threads={torch.get_num_threads()}  objective = label distortion on 256 fixed noise samples "
           f"+ lambda_k * mean mask (lower is better)")
@@ -260,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: torch's choice). A background --make-fixtures run is best "
                              "given 1: two 2-thread jobs on 2 cores stall each other's parallel regions")
+    parser.add_argument("--allocator", action="store_true",
+                        help="only time a default step with glibc's default allocator and with clearsight's tuning")
+    parser.add_argument("--allocator-worker", metavar="MODEL", help=argparse.SUPPRESS)
     parser.add_argument("--timing-steps", type=int, default=2,
                         help="paper-preset steps timed in this run for the seconds ratio (0: use the fixture's)")
     args = parser.parse_args(argv)
@@ -271,6 +319,12 @@ def main(argv: list[str] | None = None) -> int:
     photos = PHOTOS[: max(1, min(args.photos, len(PHOTOS)))]
     if args.snapshot:
         snapshot(args.models, photos)
+        return 0
+    if args.allocator_worker:
+        allocator_worker(args.allocator_worker, args.timing_steps)
+        return 0
+    if args.allocator:
+        allocator_timing(args.models, args.threads)
         return 0
     if args.make_fixtures:
         for key in args.models:

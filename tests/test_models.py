@@ -209,3 +209,25 @@ def test_huggingface_vit_tokens_match_model():
     attentions = clf.attentions(images)
     assert len(attentions) == 2 and attentions[0].shape == (2, 2, 17, 17)
     assert torch.allclose(attentions[0].sum(-1), torch.ones(2, 2, 17), atol=1e-5)
+
+
+def test_cpu_allocator_tuning_is_applied_once_and_can_be_refused():
+    """glibc keeps freed activations mapped (cpu_memory); users can opt out or choose their own values."""
+    import subprocess
+    import sys
+
+    from clearsight.models.cpu_memory import keep_freed_memory
+
+    probe = "from clearsight.models.cpu_memory import keep_freed_memory as k; print(k(), k())"
+
+    def run(**env):
+        import os
+
+        full = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")} | env
+        return subprocess.run([sys.executable, "-c", probe], env=full, capture_output=True, text=True,
+                              check=True).stdout.split()
+
+    if sys.platform.startswith("linux") and keep_freed_memory():  # glibc: applied, and stays applied
+        assert run() == ["True", "True"]
+    assert run(CLEARSIGHT_MALLOC_TUNING="0") == ["False", "False"]
+    assert run(MALLOC_TRIM_THRESHOLD_="1000000") == ["False", "False"]  # the user's own glibc settings win

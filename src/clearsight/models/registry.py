@@ -15,6 +15,7 @@ from torch import nn
 
 from ..errors import ModelError
 from .classifier import IMAGENET_MEAN, IMAGENET_STD, Classifier, Precision, Preprocessing
+from .cpu_memory import keep_freed_memory
 from .token import TokenClassifier, vit_adapter
 
 DEFAULT_MODEL = "efficientnet_lite0"
@@ -190,4 +191,6 @@ def wrap_model(model: nn.Module, preprocessing: Preprocessing | None = None, nam
               precision=precision, batch_size=batch_size)
     if not clf.is_token_model and device == "cpu" and precision == "fp32":
         clf.model.to(memory_format=torch.channels_last)  # about 2x for fp32 CNNs on CPU
+    if clf.device.type == "cpu":
+        keep_freed_memory()  # up to 1.4x for CNN steps on CPU: no page faults per batch (see cpu_memory)
     return clf
