@@ -592,8 +592,6 @@ class RDEExplainer(Explainer):
     representation_kind = "pixel"
     #: steps between checkpoints when ``checkpoint_dir`` is set (one write costs milliseconds)
     checkpoint_every = 25
-    #: attributes that change how a run is watched or kept, not its result
-    _RUN_ONLY = ("progress", "checkpoint_dir", "evaluate")
 
     def __init__(self, preset: str = "fast", lambda_k: float | None = None, steps: int | None = None,
                  lr: float | None = None, samples: int | None = None, init: str = "ones",
@@ -662,7 +660,7 @@ class RDEExplainer(Explainer):
         return sched
 
     def settings(self) -> dict[str, Any]:
-        out = {k: v for k, v in vars(self).items()
+        out = {k: v for k, v in vars(self).items()  # how a run is watched or kept is not a setting
                if not k.startswith("_") and k not in ("foreground_mask", "progress", "checkpoint_dir")}
         out["foreground_mask"] = None if self.foreground_mask is None else (
             str(self.foreground_mask) if isinstance(self.foreground_mask, (str, bytes)) else "array")
@@ -705,7 +703,7 @@ class RDEExplainer(Explainer):
         ``checkpoint_dir``."""
         if self.checkpoint_dir is None:
             return None
-        run = {k: v for k, v in self.settings().items() if k not in self._RUN_ONLY}
+        run = {k: v for k, v in self.settings().items() if k != "evaluate"}  # scoring the end changes no step
         description = {
             "method": self.name, "settings": run, "representation": representation.settings(),
             "lambda_k": problem.lambda_k, "schedule": schedule_settings(schedule), "model": clf.name,
@@ -727,7 +725,7 @@ class RDEExplainer(Explainer):
             checkpoint = self._checkpoint(clf, problem, representation, schedule)
             resume = checkpoint.load() if checkpoint is not None else None
             if resume is not None:  # initialisation and pre-optimisation were done before the interruption
-                masks, preopt_level = [m.to(clf.device) for m in resume["masks"]], resume["preopt_level"]
+                masks, preopt_level = [m.to(clf.device) for m in resume["masks"]], resume.get("preopt_level")
             else:
                 masks, preopt_level = self._initial_masks(problem, schedule)
             save = None if checkpoint is None else (
