@@ -231,3 +231,18 @@ def test_cpu_allocator_tuning_is_applied_once_and_can_be_refused():
         assert run() == ["True", "True"]
     assert run(CLEARSIGHT_MALLOC_TUNING="0") == ["False", "False"]
     assert run(MALLOC_TRIM_THRESHOLD_="1000000") == ["False", "False"]  # the user's own glibc settings win
+
+
+def test_weights_digest_tells_checkpoints_of_one_architecture_apart(tiny_cnn):
+    """Same name, other weights: another digest (stored results and checkpoints are keyed by it)."""
+    import copy
+
+    from clearsight.models import wrap_model
+
+    same = wrap_model(copy.deepcopy(tiny_cnn.model), tiny_cnn.preprocessing, name=tiny_cnn.name)
+    other_model = copy.deepcopy(tiny_cnn.model)
+    with torch.no_grad():
+        next(other_model.parameters())[0, 0, 0, 0] += 1e-3
+    other = wrap_model(other_model, tiny_cnn.preprocessing, name=tiny_cnn.name)
+    assert same.weights_digest() == tiny_cnn.weights_digest()
+    assert other.weights_digest() != tiny_cnn.weights_digest()

@@ -210,6 +210,17 @@ def test_an_interrupted_explanation_resumes_from_its_checkpoint(tiny_cnn, tmp_pa
     calls.clear()
     CartoonX(steps=7, samples=2, seed=3, checkpoint_dir=tmp_path).explain(tiny_cnn, other)
     assert len(calls) == 7  # another photo never starts from that state
+    import copy
+
+    from clearsight.models import wrap_model
+
+    retrained = copy.deepcopy(tiny_cnn.model)
+    with torch.no_grad():
+        next(retrained.parameters()).mul_(1.01)
+    calls.clear()  # nor do other weights under the same model name
+    CartoonX(steps=7, samples=2, seed=3, checkpoint_dir=tmp_path).explain(
+        wrap_model(retrained, tiny_cnn.preprocessing, name=tiny_cnn.name), image, whole.target)
+    assert len(calls) == 7
     calls.clear()
     resumed = explainer.explain(tiny_cnn, image)
     assert len(calls) == 3 and resumed.settings["resumed_at_step"] == 4  # steps 5-7 only

@@ -176,8 +176,9 @@ class CurveResults:
 class CurveStore:
     """Finished per-image curves on disk: one ``.npz`` per (image, method), written atomically.
 
-    Results live in a subfolder named after a fingerprint of everything that changes them (curve, model,
-    absence, score, players, the method's options), so a run with other settings never reuses them.
+    Results live in a subfolder named after a fingerprint of everything that changes them (curve, model and
+    its weights, absence, score, players, the method's options), so a run with other settings never reuses
+    them; each file also records its target and the image's pixels.
     """
 
     def __init__(self, folder: str | Path, settings: dict[str, Any]) -> None:
@@ -245,6 +246,7 @@ def evaluate_curves(clf, images: Sequence[torch.Tensor], labels: Sequence[int | 
     if store is not None and len(set(names)) != len(names):
         raise MethodError("image names must be unique when finished curves are stored")
     stores = {m: CurveStore(store, {**results.settings, "methods": m, "curve": curve, "grid": list(grid.shape),
+                                    "weights": clf.weights_digest(),
                                     "options": options[m], "size": list(images[0].shape[-2:]) if images else None})
               for m in methods} if store is not None else {}
     for image, label, name in zip(images, labels, names):

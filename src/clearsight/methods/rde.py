@@ -707,6 +707,7 @@ class RDEExplainer(Explainer):
         description = {
             "method": self.name, "settings": run, "representation": representation.settings(),
             "lambda_k": problem.lambda_k, "schedule": schedule_settings(schedule), "model": clf.name,
+            "weights": clf.weights_digest(),
             "target": problem.target, "pixels": pixel_digest(problem.image),
             "precision": resolve_precision(schedule.precision, clf), "foreground_mask": self._foreground_key(),
         }

@@ -88,6 +88,7 @@ class Classifier:
         self.passes = 0
         self._num_classes: int | None = None
         self._class_names = list(class_names) if class_names is not None else None
+        self._weights_digest: str | None = None
         mean = torch.tensor(self.preprocessing.mean, device=self.device).view(1, 3, 1, 1)
         std = torch.tensor(self.preprocessing.std, device=self.device).view(1, 3, 1, 1)
         self._mean, self._std = mean, std
@@ -116,6 +117,22 @@ class Classifier:
 
     def class_name(self, index: int) -> str:
         return self.class_names[index]
+
+    def weights_digest(self) -> str:
+        """A short fingerprint of the model's parameters and buffers (computed once, then cached).
+
+        Stored results and checkpoints are keyed by it as well as by the model's name: two checkpoints of
+        one architecture share a name (``timm:resnet50``) but must never share results.
+        """
+        if self._weights_digest is None:
+            import hashlib
+
+            h = hashlib.sha256()
+            for key, tensor in sorted(self.model.state_dict().items()):
+                h.update(f"{key}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
+                h.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+            self._weights_digest = h.hexdigest()[:16]
+        return self._weights_digest
 
     def check_target(self, target: int | str) -> int:
         """Turn a class index or name into a valid index, or raise :class:`TargetError`."""
