@@ -9,7 +9,7 @@ Presets (see :mod:`clearsight.methods.rde`):
 
 * ``preset="paper"``: the reproduction's reference exactly: 2000 Adam steps, lr 1e-3, 64 noise samples
   per step, fp32, init ones, lambda_k 20 for CNNs and 10 for ViTs. 128,000 forward+backward passes.
-* ``preset="fast"`` (default): at most 400 steps of 6 noise samples, Adam from lr 0.05 with a cosine
+* ``preset="fast"`` (default): at most 480 steps of 5 noise samples, Adam from lr 0.05 with a cosine
   decay, a convergence test, bf16 autocast where the CPU has native bf16: at most 2,400 passes (1.9% of
   the paper preset's). It is meant to end at an objective (label distortion on 256 fixed
   noise samples + lambda_k x mean mask) no higher than the paper preset's; ``benchmarks/rde.py`` measures
