@@ -14,6 +14,7 @@ Usage::
     python benchmarks/rde.py --make-fixtures --models deit --threads 1  # (re)compute paper masks
     python benchmarks/rde.py --snapshot --models deit   # unfinished runs -> tests/fixtures/rde/partial/
     python benchmarks/rde.py --allocator                # a default step: glibc's default allocator vs tuned
+    python benchmarks/rde.py --models deit --sweep '{"steps": 400, "samples": 6}' '{"seed": 1}'  # variants
 
 A paper run takes longer than a work session here, so its progress travels in git: ``--snapshot`` copies the
 furthest checkpoint of each unfinished run into ``tests/fixtures/rde/partial/`` and ``--make-fixtures``
@@ -213,6 +214,28 @@ def paper_seconds_per_step(clf: Classifier, image: torch.Tensor, steps: int) -> 
     return (time.perf_counter() - t0) / steps
 
 
+def schedule_sweep(keys: list[str], photos: list[str], variants: list[str]) -> None:
+    """Objective and seconds of default-schedule variants (JSON ``Schedule`` overrides, plus ``seed``)."""
+    import json
+
+    for key in keys:
+        clf = load(key)
+        for name in photos:
+            image = photo(clf, key, name)
+            problem = Problem.build(clf, image, clf.target_or_prediction(image, None), WaveletRepresentation(),
+                                    lambda_for(clf))
+            for text in variants:
+                changes = json.loads(text)
+                seed = int(changes.pop("seed", 0))
+                t0 = time.perf_counter()
+                result = optimize_mask(problem, initial_masks(problem, "ones", seed), replace(FAST, **changes),
+                                       seed=seed)
+                seconds = time.perf_counter() - t0
+                objective = rde_objective(problem, result.masks)["objective"]
+                print(f"{key:7} {Path(name).stem:28} {text:50} seed {seed} steps {result.steps_run:4d} "
+                      f"{seconds:6.1f} s objective {objective:.5f}", flush=True)
+
+
 def allocator_worker(key: str, steps: int) -> None:
     """One timing in a fresh process: default-schedule steps per second and peak memory, as JSON."""
     import json
@@ -305,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: torch's choice). A background --make-fixtures run is best "
                              "given 1: two 2-thread jobs on 2 cores stall each other's parallel regions")
+    parser.add_argument("--sweep", nargs="+", metavar="JSON",
+                        help='only run default-schedule variants, e.g. \'{"steps": 480, "samples": 5, "seed": 1}\'')
     parser.add_argument("--allocator", action="store_true",
                         help="only time a default step with glibc's default allocator and with clearsight's tuning")
     parser.add_argument("--allocator-worker", metavar="MODEL", help=argparse.SUPPRESS)
@@ -319,6 +344,9 @@ def main(argv: list[str] | None = None) -> int:
     photos = PHOTOS[: max(1, min(args.photos, len(PHOTOS)))]
     if args.snapshot:
         snapshot(args.models, photos)
+        return 0
+    if args.sweep:
+        schedule_sweep(args.models, photos, args.sweep)
         return 0
     if args.allocator_worker:
         allocator_worker(args.allocator_worker, args.timing_steps)
