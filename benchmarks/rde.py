@@ -92,6 +92,11 @@ def lambda_for(clf: Classifier) -> float:
     return 10.0 if clf.is_token_model else 20.0
 
 
+def cartoonx_problem(clf: Classifier, image: torch.Tensor) -> Problem:
+    """The CartoonX problem of a benchmark photo: the predicted class (from Problem.build's own clean pass)."""
+    return Problem.build(clf, image, None, WaveletRepresentation(), lambda_for(clf))
+
+
 def _atomic_save(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, write)
@@ -106,9 +111,8 @@ def make_fixture(key: str, name: str, seed: int = 0, device: str = "cpu") -> Non
         return
     clf = load(key, device)
     image = photo(clf, key, name)
-    target = clf.target_or_prediction(image, None)
-    rep = WaveletRepresentation()
-    problem = Problem.build(clf, image, target, rep, lambda_for(clf))
+    problem = cartoonx_problem(clf, image)
+    target, rep = problem.target, problem.representation
     ckpt = CACHE / f"paper-{key}-{Path(name).stem}.pt"
     resume = latest_checkpoint(key, name)
     if resume is not None:
@@ -178,7 +182,7 @@ def load_fixture(key: str, name: str, clf: Classifier, image: torch.Tensor) -> d
     elif state is not None:
         rep = WaveletRepresentation()
         masks = masks_to_arrays(rep, state["masks"])
-        target, lam = clf.target_or_prediction(image, None), lambda_for(clf)
+        target, lam = None, lambda_for(clf)  # None: the prediction, from Problem.build's clean pass
         seconds, steps = float(state["seconds"]), int(state["step"])
     else:
         return None
@@ -205,8 +209,7 @@ def run_default(clf: Classifier, image: torch.Tensor, seed: int = 0) -> dict:
 
 def paper_seconds_per_step(clf: Classifier, image: torch.Tensor, steps: int) -> float:
     """Wall seconds of one paper-preset step (64 samples, fp32), timed now, after one warm-up step."""
-    problem = Problem.build(clf, image, clf.target_or_prediction(image, None), WaveletRepresentation(),
-                            lambda_for(clf))
+    problem = cartoonx_problem(clf, image)
     masks = initial_masks(problem, "ones", 0)
     optimize_mask(problem, masks, replace(PAPER, steps=1))
     t0 = time.perf_counter()
@@ -222,8 +225,7 @@ def schedule_sweep(keys: list[str], photos: list[str], variants: list[str]) -> N
         clf = load(key)
         for name in photos:
             image = photo(clf, key, name)
-            problem = Problem.build(clf, image, clf.target_or_prediction(image, None), WaveletRepresentation(),
-                                    lambda_for(clf))
+            problem = cartoonx_problem(clf, image)
             for text in variants:
                 changes = json.loads(text)
                 seed = int(changes.pop("seed", 0))
@@ -245,8 +247,7 @@ def allocator_worker(key: str, steps: int) -> None:
 
     clf = load(key)  # load_model tunes the allocator unless CLEARSIGHT_MALLOC_TUNING=0
     image = photo(clf, key, PHOTOS[0])
-    problem = Problem.build(clf, image, clf.target_or_prediction(image, None), WaveletRepresentation(),
-                            lambda_for(clf))
+    problem = cartoonx_problem(clf, image)
     schedule = replace(FAST, steps=steps, stop_tol=None)
     optimize_mask(problem, initial_masks(problem, "ones", 0), replace(schedule, steps=3))  # warm-up
     t0 = time.perf_counter()

@@ -210,8 +210,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
     _seed_everything(args.seed)
     explainer = build_explainer(args.method, _method_options(args))
     out = Path(args.out)
-    if hasattr(explainer, "progress"):  # optimisers (CartoonX, Pixel RDE): a bar that shows the loss,
-        explainer.progress = True  # and checkpoints, so an interrupted run resumes mid-optimisation
+    if hasattr(explainer, "progress"):  # optimisers (CartoonX, Pixel RDE): a bar that shows the loss
+        explainer.progress = True
+    if hasattr(explainer, "checkpoint_dir"):  # and their state, so an interrupted run resumes mid-optimisation
         explainer.checkpoint_dir = out / ".checkpoints"
     missing = [p for p in args.images if not Path(p).is_file()]
     if missing:  # fail before the (slow) model load

@@ -446,8 +446,9 @@ def optimize_mask(problem: Problem, masks: Bands, schedule: Schedule, seed: int 
     stopped = False
     for step, loss in enumerate(hist["loss"]):  # a resumed run stops where the uninterrupted one would
         stopped = stopper.should_stop(step, loss)
+    end = start if stopped else schedule.steps
     with problem.clf.using_precision(precision):
-        for step in range(start, schedule.steps if not stopped else start):
+        for step in range(start, end):
             lr = schedule.lr_at(step)
             for group in opt.param_groups:
                 group["lr"] = lr
@@ -663,8 +664,7 @@ class RDEExplainer(Explainer):
     def settings(self) -> dict[str, Any]:
         out = {k: v for k, v in vars(self).items()  # how a run is watched or kept is not a setting
                if not k.startswith("_") and k not in ("foreground_mask", "progress", "checkpoint_dir")}
-        out["foreground_mask"] = None if self.foreground_mask is None else (
-            str(self.foreground_mask) if isinstance(self.foreground_mask, (str, bytes)) else "array")
+        out["foreground_mask"] = self._foreground_key()
         return out
 
     def figure(self, image: torch.Tensor, explanation: Explanation, predicted: tuple[str, float] | None = None):
@@ -691,7 +691,8 @@ class RDEExplainer(Explainer):
             return preoptimize(problem, masks, fg_bands, self.seed)
 
     def _foreground_key(self) -> str | None:
-        """The user-given foreground mask as a string: its path, or a digest of its values."""
+        """The user-given foreground mask as a string (its path, or a digest of its values), so that
+        settings and checkpoint names tell two masks apart."""
         mask = self.foreground_mask
         if mask is None or isinstance(mask, (str, bytes, Path)):
             return None if mask is None else str(mask)
@@ -710,7 +711,7 @@ class RDEExplainer(Explainer):
             "lambda_k": problem.lambda_k, "schedule": schedule_settings(schedule), "model": clf.name,
             "weights": clf.weights_digest(),
             "target": problem.target, "pixels": pixel_digest(problem.image),
-            "precision": resolve_precision(schedule.precision, clf), "foreground_mask": self._foreground_key(),
+            "precision": resolve_precision(schedule.precision, clf),
         }
         return RunCheckpoint(self.checkpoint_dir, self.name, description)
 

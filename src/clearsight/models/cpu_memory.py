@@ -7,9 +7,9 @@ forward+backward steps; MoXI and the curves run thousands of batches) then pays 
 every step. Raising both thresholds keeps those pages mapped and reused.
 
 Measured on 2 AVX2 cores (``benchmarks/rde.py --allocator``): a default CartoonX step with
-EfficientNet-Lite0 at 256 px fell from ~345 to ~280 ms, the paper preset's step from ~3.4 to ~2.5 s; DeiT-Tiny
-(fewer, larger matmul buffers) is unchanged. The price is memory the process keeps after a peak, at most
-the trim threshold (256 MiB) above what it uses.
+EfficientNet-Lite0 at 256 px fell from 405 to 257 ms (x1.58; peak memory 1430 -> 1506 MiB), the paper preset's
+step from ~3.3 to ~2.75 s; DeiT-Tiny (fewer, larger matmul buffers) is unchanged. The price is memory the
+process keeps after a peak, at most the trim threshold (256 MiB) above what it uses.
 
 This is process-wide, so it is done once, on Linux/glibc only, and never when the user has set glibc's
 own ``MALLOC_*`` variables or ``CLEARSIGHT_MALLOC_TUNING=0``.

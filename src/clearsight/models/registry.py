@@ -192,5 +192,5 @@ def wrap_model(model: nn.Module, preprocessing: Preprocessing | None = None, nam
     if not clf.is_token_model and device == "cpu" and precision == "fp32":
         clf.model.to(memory_format=torch.channels_last)  # about 2x for fp32 CNNs on CPU
     if clf.device.type == "cpu":
-        keep_freed_memory()  # up to 1.4x for CNN steps on CPU: no page faults per batch (see cpu_memory)
+        keep_freed_memory()  # ~1.6x for CNN steps on CPU: no page faults per batch (see cpu_memory)
     return clf
