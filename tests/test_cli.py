@@ -29,7 +29,28 @@ def test_explain_writes_results_and_resumes(tmp_path, capsys):
     assert meta["method"] == "rollout" and meta["target"] == 0
     assert (tmp_path / "n01440764_tench_rollout.png").stat().st_size > 1000
     code, out, _ = run(capsys, "explain", photo, "--method", "rollout", "--out", tmp_path, *DEIT)
-    assert code == 0 and "exists" in out
+    assert code == 0 and "result exists" in out
+
+
+@pytest.mark.slow
+def test_explain_never_reuses_a_result_made_differently(tmp_path, capsys):
+    """Another setting, or another photo under the same file name, is reported, and the result is kept."""
+    photo = SAMPLES / "n01440764_tench.JPEG"
+    code, out, _ = run(capsys, "explain", photo, "--method", "rollout", "--out", tmp_path, *DEIT)
+    stored = (tmp_path / "n01440764_tench_rollout.npz").read_bytes()
+    code, out, _ = run(capsys, "explain", photo, "--method", "rollout", "--discard-ratio", "0.5",
+                       "--out", tmp_path, *DEIT)
+    assert code == 0 and "made differently" in out and "discard_ratio 0.9 -> 0.5" in out
+    impostor = tmp_path / "other" / photo.name  # same name, another photo
+    impostor.parent.mkdir()
+    impostor.write_bytes((SAMPLES / "n01496331_electric_ray.JPEG").read_bytes())
+    code, out, _ = run(capsys, "explain", impostor, "--method", "rollout", "--out", tmp_path, *DEIT)
+    assert "made differently" in out and "pixels" in out
+    assert (tmp_path / "n01440764_tench_rollout.npz").read_bytes() == stored
+    code, out, _ = run(capsys, "explain", photo, "--method", "rollout", "--discard-ratio", "0.5", "--overwrite",
+                       "--out", tmp_path, *DEIT)
+    meta = json.loads((tmp_path / "n01440764_tench_rollout.json").read_text())
+    assert meta["settings"]["request"]["method"]["discard_ratio"] == 0.5
 
 
 @pytest.mark.slow

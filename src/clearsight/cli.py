@@ -3,7 +3,8 @@
 User mistakes (a bad file, an unknown model or method, rollout on a CNN, a class out of range) print one
 line, ``clearsight: error: ...``, and exit with status 2; Ctrl-C exits with 130. Results already written
 stay valid: every file is written atomically, and ``explain`` skips images whose results exist unless
-``--overwrite`` is given, so an interrupted run resumes where it stopped. CartoonX and Pixel RDE also keep
+``--overwrite`` is given, so an interrupted run resumes where it stopped (and says so, naming the settings,
+when the existing result was made differently). CartoonX and Pixel RDE also keep
 their optimisation state in ``OUT/.checkpoints`` (every 25 steps), so even one long paper-preset image
 resumes mid-optimisation.
 """
@@ -177,21 +178,32 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def explain_file(clf, explainer, path: Path, target: str | None, out: Path, size: int | None = None,
+def explain_file(clf, explainer, path: Path, target: int | None, out: Path, size: int | None = None,
                  resize: str | None = None, overwrite: bool = False,
-                 plot_loss: bool = False) -> tuple[Path, str] | None:
-    """Explain one file and write ``STEM_METHOD.{png,npz,json}``; None when results exist already."""
+                 plot_loss: bool = False) -> tuple[Path | None, str]:
+    """Explain one file and write ``STEM_METHOD.{png,npz,json}``; returns (figure, one line for the user).
+
+    An existing result is kept (figure None): as it is when it was made the way this call asks, and with a
+    line naming the settings that differ when it was not, so changing ``--lambda`` never silently returns
+    the old answer and never overwrites a finished result without ``--overwrite``.
+    """
     from .viz import save_figure
 
     stem = out / f"{path.stem}_{explainer.name}"
-    png = stem.with_suffix(".png")
-    if png.exists() and stem.with_suffix(".json").exists() and not overwrite:
-        return None
+    png, meta_path = stem.with_suffix(".png"), stem.with_suffix(".json")
     image = clf.prepare(path, size=size, resize=resize)
+    request = _result_request(clf, explainer, image, target, size, resize)
+    if png.exists() and meta_path.exists() and not overwrite:
+        changed = _differences(meta_path, request)
+        if changed:
+            return None, (f"a result made differently exists in {out} ({'; '.join(changed)}); "
+                          "use --overwrite to replace it or --out for another folder")
+        return None, f"result exists in {out} (use --overwrite to recompute)"
     cls, prob = clf.predict(image[None])
     predicted = (clf.class_name(int(cls[0])), float(prob[0]))
     explanation = explainer.explain(clf, image, target)
     explanation.settings.setdefault("image", str(path))
+    explanation.settings["request"] = request  # as asked (None: the default), beside the values resolved
     explanation.save(stem)
     save_figure(explainer.figure(image, explanation, predicted), png)
     if plot_loss and "loss" in explanation.history:
@@ -199,6 +211,43 @@ def explain_file(clf, explainer, path: Path, target: str | None, out: Path, size
 
         save_figure(loss_figure(explanation), out / f"{path.stem}_{explainer.name}_loss.png")
     return png, f"predicted {predicted[0]} ({predicted[1]:.1%}); explained {explanation.target_name}"
+
+
+def _result_request(clf, explainer, image, target: int | None, size: int | None,
+                    resize: str | None) -> dict[str, Any]:
+    """Everything that decides a result file, as the user asked for it: the photo's pixels (two photos may
+    share a file name), the model (name and weights), the target (None: the prediction), the size and the
+    method's settings (None: the method's default)."""
+    from .checkpoints import pixel_digest
+    from .explanation import jsonable
+
+    return jsonable({"pixels": pixel_digest(image), "model": clf.name, "weights": clf.weights_digest(),
+                     "target": target, "size": size, "resize": resize, "method": explainer.settings()})
+
+
+def _differences(meta_path: Path, request: dict[str, Any]) -> list[str]:
+    """``name stored -> asked`` for each entry in which the stored result's request differs from this one.
+
+    A result written before requests were recorded is taken as matching; an unreadable record is not.
+    """
+    import json
+
+    try:
+        stored = json.loads(meta_path.read_text()).get("settings", {}).get("request")
+    except (OSError, ValueError, AttributeError):
+        return ["its record is unreadable"]
+    if not isinstance(stored, dict):
+        return []
+
+    def flat(entries: dict[str, Any]) -> dict[str, Any]:
+        method = entries.get("method") if isinstance(entries.get("method"), dict) else {}
+        return {**{k: v for k, v in entries.items() if k != "method"}, **method}
+
+    def shown(value: Any) -> str:
+        return "default" if value is None else repr(value)
+
+    old, new = flat(stored), flat(request)
+    return [f"{key} {shown(old.get(key))} -> {shown(value)}" for key, value in new.items() if old.get(key) != value]
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -222,12 +271,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
     target = clf.check_target(args.target) if args.target is not None else None
     paths = [Path(p) for p in args.images]
     for path in tqdm(paths, desc=f"{args.method}", unit="image", disable=len(paths) < 2, file=sys.stderr):
-        done = explain_file(clf, explainer, path, target, out, args.size, args.resize, args.overwrite,
-                            getattr(args, "plot_loss", False))
-        if done is None:
-            print(f"{path}: result exists in {out} (use --overwrite to recompute)")
-        else:
-            print(f"{path}: {done[1]} -> {done[0]}")
+        png, line = explain_file(clf, explainer, path, target, out, args.size, args.resize, args.overwrite,
+                                 getattr(args, "plot_loss", False))
+        print(f"{path}: {line}" + (f" -> {png}" if png is not None else ""))
     return 0
 
 

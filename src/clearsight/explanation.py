@@ -77,7 +77,7 @@ class Explanation:
         meta = {
             "method": self.method, "target": int(self.target), "target_name": self.target_name,
             "model": self.model, "score": None if self.score is None else float(self.score),
-            "cost": {k: float(v) for k, v in self.cost.items()}, "settings": _jsonable(self.settings),
+            "cost": {k: float(v) for k, v in self.cost.items()}, "settings": jsonable(self.settings),
             "format": "clearsight.explanation/1",
         }
         npz_path = base.with_name(base.name + ".npz")
@@ -111,12 +111,12 @@ class Explanation:
         )
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """Settings as plain JSON (tuples to lists, numpy scalars to numbers, anything else to its repr)."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     if isinstance(value, np.generic):
