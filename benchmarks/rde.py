@@ -267,7 +267,7 @@ def allocator_timing(keys: list[str], threads: int | None, steps: int = 30, roun
         for _ in range(rounds):
             for tuned in ("0", "1"):
                 env = {**os.environ, "CLEARSIGHT_MALLOC_TUNING": tuned}
-                cmd = [sys.executable, __file__, "--allocator-worker", key, "--timing-steps", str(steps)]
+                cmd = [sys.executable, __file__, "--allocator-worker", key, str(steps)]
                 cmd += ["--threads", str(threads)] if threads else []
                 out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
                 result = json.loads(out.strip().splitlines()[-1])
@@ -333,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
                         help='only run default-schedule variants, e.g. \'{"steps": 480, "samples": 5, "seed": 1}\'')
     parser.add_argument("--allocator", action="store_true",
                         help="only time a default step with glibc's default allocator and with clearsight's tuning")
-    parser.add_argument("--allocator-worker", metavar="MODEL", help=argparse.SUPPRESS)
+    parser.add_argument("--allocator-worker", nargs=2, metavar=("MODEL", "STEPS"), help=argparse.SUPPRESS)
     parser.add_argument("--timing-steps", type=int, default=2,
                         help="paper-preset steps timed in this run for the seconds ratio (0: use the fixture's)")
     args = parser.parse_args(argv)
@@ -350,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         schedule_sweep(args.models, photos, args.sweep)
         return 0
     if args.allocator_worker:
-        allocator_worker(args.allocator_worker, args.timing_steps)
+        allocator_worker(args.allocator_worker[0], int(args.allocator_worker[1]))
         return 0
     if args.allocator:
         allocator_timing(args.models, args.threads)
