@@ -218,7 +218,8 @@ def paper_seconds_per_step(clf: Classifier, image: torch.Tensor, steps: int) -> 
 
 
 def schedule_sweep(keys: list[str], photos: list[str], variants: list[str]) -> None:
-    """Objective and seconds of default-schedule variants (JSON ``Schedule`` overrides, plus ``seed``)."""
+    """Objective and seconds of default-schedule variants (JSON overrides of the model's default
+    ``Schedule``, plus ``seed``)."""
     import json
 
     for key in keys:
@@ -230,7 +231,8 @@ def schedule_sweep(keys: list[str], photos: list[str], variants: list[str]) -> N
                 changes = json.loads(text)
                 seed = int(changes.pop("seed", 0))
                 t0 = time.perf_counter()
-                result = optimize_mask(problem, initial_masks(problem, "ones", seed), replace(FAST, **changes),
+                default = CartoonX().schedule(clf)  # the model's default (CNNs and ViTs differ)
+                result = optimize_mask(problem, initial_masks(problem, "ones", seed), replace(default, **changes),
                                        seed=seed)
                 seconds = time.perf_counter() - t0
                 objective = rde_objective(problem, result.masks)["objective"]

@@ -15,6 +15,8 @@ from clearsight.methods import build_explainer
 from clearsight.methods.cartoonx import CartoonX, cartoon_image
 from clearsight.methods.pixel_rde import PixelRDE
 from clearsight.methods.rde import (
+    FAST,
+    FAST_CNN,
     PAPER,
     PixelRepresentation,
     Problem,
@@ -306,6 +308,17 @@ def test_registry_and_option_errors(tiny_cnn):
     exp = PixelRDE(steps=2).explain(tiny_cnn, tiny_image(12))
     assert exp.method == "pixel-rde" and exp.mask["pixels"].shape == (32, 32)
     assert exp.settings["lambda_k"] == 4.0 and exp.cost["passes"] > 0
+
+
+def test_the_default_schedule_follows_the_model_kind_and_explicit_settings_win(tiny_cnn, deit):
+    """CartoonX's default is tuned per model kind (FAST_CNN for CNNs, where FAST loses to the paper preset);
+    an explicit --steps / --lr still overrides it, and the run records what it used."""
+    assert CartoonX().schedule(tiny_cnn) == FAST_CNN and CartoonX().schedule(deit) == FAST
+    assert PixelRDE().schedule(tiny_cnn) == FAST  # measured on CartoonX only
+    mine = CartoonX(steps=3, lr=0.5).schedule(tiny_cnn)
+    assert (mine.steps, mine.lr, mine.min_steps, mine.samples) == (3, 0.5, 3, FAST_CNN.samples)
+    exp = CartoonX(steps=2).explain(tiny_cnn, tiny_image(14))
+    assert exp.settings["schedule"]["lr"] == FAST_CNN.lr and exp.settings["steps_run"] == 2
 
 
 
