@@ -16,11 +16,12 @@ concerns are kept apart, as in the rest of clearsight:
 * *what absence means*: adaptive Gaussian noise with one mean and one std per band (SPEC A.4, A.9);
 * *how parts are chosen*: :func:`optimize_mask`, driven by a :class:`Schedule`.
 
-Two schedules exist. ``PAPER`` is the reference exactly (2000 Adam steps, lr 1e-3, 64 noise samples, fp32,
-no stopping). ``FAST`` is the default: a larger step with a cosine decay, many steps of few noise samples
-each, a convergence test and bf16 autocast where the CPU supports it; it must end at an objective no higher
-than the paper preset's, measured by :func:`rde_objective` on a fixed, seeded set of 256 noise samples
-(``benchmarks/rde.py`` checks this).
+Two presets exist. ``PAPER`` is the reference exactly (2000 Adam steps, lr 1e-3, 64 noise samples, fp32,
+no stopping). ``fast`` is the default: a larger step with a cosine decay, many steps of few noise samples
+each, a convergence test and bf16 autocast where the CPU supports it (``FAST``; CartoonX on CNNs takes
+``FAST_CNN``, more and larger steps); it must end at an objective no higher than the paper preset's,
+measured by :func:`rde_objective` on a fixed, seeded set of 256 noise samples (``benchmarks/rde.py``
+checks this).
 
 Randomness: the noise of step ``t`` is drawn from one ``torch.Generator`` seeded with ``seed``, band by
 band in :attr:`Representation.band_names` order, as ``mean + std * randn((L, *band.shape))``. The random
