@@ -247,7 +247,8 @@ def _differences(meta_path: Path, request: dict[str, Any]) -> list[str]:
         return "default" if value is None else repr(value)
 
     old, new = flat(stored), flat(request)
-    return [f"{key} {shown(old.get(key))} -> {shown(value)}" for key, value in new.items() if old.get(key) != value]
+    return [("another photo with this file name" if key == "pixels" else
+             f"{key} {shown(old.get(key))} -> {shown(value)}") for key, value in new.items() if old.get(key) != value]
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
