@@ -1,4 +1,4 @@
-"""CartoonX: the fast default against the paper preset, objective versus model passes and seconds.
+"""CartoonX and Pixel RDE: the fast default against the paper preset, objective versus passes and seconds.
 
 The quality measure is the one the presets are compared on (``clearsight.methods.rde.rde_objective``): the
 ``label`` distortion on a fixed, seeded set of 256 noise samples (fp32) plus lambda_k x mean mask, for the
@@ -15,6 +15,7 @@ Usage::
     python benchmarks/rde.py --snapshot --models deit   # unfinished runs -> tests/fixtures/rde/partial/
     python benchmarks/rde.py --allocator                # a default step: glibc's default allocator vs tuned
     python benchmarks/rde.py --models deit --sweep '{"steps": 400, "samples": 6}' '{"seed": 1}'  # variants
+    python benchmarks/rde.py --method pixel-rde --models deit --photos 1  # Pixel RDE (fixtures in pixel-rde/)
 
 A paper run takes longer than a work session here, so its progress travels in git: ``--snapshot`` copies the
 furthest checkpoint of each unfinished run into ``tests/fixtures/rde/partial/`` and ``--make-fixtures``
@@ -44,11 +45,12 @@ import torch
 
 from clearsight.explanation import atomic_write
 from clearsight.methods.cartoonx import CartoonX
+from clearsight.methods.pixel_rde import PixelRDE
 from clearsight.methods.rde import (
     FAST,
     PAPER,
     Problem,
-    WaveletRepresentation,
+    RDEExplainer,
     arrays_to_masks,
     initial_masks,
     masks_to_arrays,
@@ -61,8 +63,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT.parent / "shared" / "data" / "imagenet-samples"
 MODELS_DIR = ROOT.parent / "shared" / "models"
 FIXTURES = ROOT / "tests" / "fixtures" / "rde"
-#: committed snapshots of unfinished paper runs (``--snapshot``), so any later session can resume them
-PARTIAL = FIXTURES / "partial"
 #: checkpoints of --make-fixtures runs: outside the work tree, so a later session on the same machine resumes
 CACHE = Path(os.environ.get("CLEARSIGHT_BENCH_CACHE", Path.home() / ".cache" / "clearsight" / "benchmarks" / "rde"))
 
@@ -71,6 +71,8 @@ MODELS = {
     "deit": ("timm:deit_tiny_patch16_224", MODELS_DIR / "deit_tiny_patch16_224.pth", 224),
     "effnet": ("efficientnet_lite0", None, 256),
 }
+#: method name -> explainer; its representation and lambda_k (per model kind) set up the benchmark's problem
+METHODS: dict[str, type[RDEExplainer]] = {"cartoonx": CartoonX, "pixel-rde": PixelRDE}
 #: photos that both models classify correctly at the reproduction's sizes
 PHOTOS = ["n01440764_tench.JPEG", "n01496331_electric_ray.JPEG", "n01558993_robin.JPEG"]
 
@@ -84,17 +86,28 @@ def photo(clf: Classifier, key: str, name: str) -> torch.Tensor:
     return clf.prepare(SAMPLES / name, size=MODELS[key][2], resize="squash")
 
 
-def fixture_path(key: str, name: str) -> Path:
-    return FIXTURES / f"paper-{key}-{Path(name).stem}.npz"
+def method_dir(base: Path, method: str) -> Path:
+    """Where ``method``'s files go under ``base``: CartoonX's in ``base`` itself (where they were before Pixel
+    RDE was benchmarked), every other method's in a subfolder named after it."""
+    return base if method == "cartoonx" else base / method
 
 
-def lambda_for(clf: Classifier) -> float:
-    return 10.0 if clf.is_token_model else 20.0
+def fixture_path(key: str, name: str, method: str = "cartoonx") -> Path:
+    return method_dir(FIXTURES, method) / f"paper-{key}-{Path(name).stem}.npz"
 
 
-def cartoonx_problem(clf: Classifier, image: torch.Tensor) -> Problem:
-    """The CartoonX problem of a benchmark photo: the predicted class (from Problem.build's own clean pass)."""
-    return Problem.build(clf, image, None, WaveletRepresentation(), lambda_for(clf))
+def checkpoint_paths(key: str, name: str, method: str = "cartoonx") -> tuple[Path, Path]:
+    """(this machine's cache, the committed snapshot) of an unfinished paper run."""
+    file = f"{fixture_path(key, name, method).stem}.pt"
+    return method_dir(CACHE, method) / file, method_dir(FIXTURES, method) / "partial" / file
+
+
+def rde_problem(clf: Classifier, image: torch.Tensor, method: str = "cartoonx",
+                target: int | None = None) -> Problem:
+    """The benchmark's problem for a photo: the method's representation and default lambda_k for this model,
+    and the predicted class (``target`` None: read off Problem.build's own clean pass)."""
+    explainer = METHODS[method]()
+    return Problem.build(clf, image, target, explainer.make_representation(), explainer.default_lambda(clf))
 
 
 def _atomic_save(path: Path, write) -> None:
@@ -103,18 +116,18 @@ def _atomic_save(path: Path, write) -> None:
 
 
 # ------------------------------------------------------------------------------------------ fixtures
-def make_fixture(key: str, name: str, seed: int = 0, device: str = "cpu") -> None:
+def make_fixture(key: str, name: str, seed: int = 0, device: str = "cpu", method: str = "cartoonx") -> None:
     """Run the paper preset to the end (resuming from the cache) and store its final mask as a fixture."""
-    out = fixture_path(key, name)
+    out = fixture_path(key, name, method)
     if out.exists():
         print(f"{out.name}: present, skipped", flush=True)
         return
     clf = load(key, device)
     image = photo(clf, key, name)
-    problem = cartoonx_problem(clf, image)
+    problem = rde_problem(clf, image, method)
     target, rep = problem.target, problem.representation
-    ckpt = CACHE / f"paper-{key}-{Path(name).stem}.pt"
-    resume = latest_checkpoint(key, name)
+    ckpt, snapshot_file = checkpoint_paths(key, name, method)
+    resume = latest_checkpoint(key, name, method)
     if resume is not None:
         print(f"{key} {name}: resuming at step {resume['step']}", flush=True)
     spent = float(resume["seconds"]) if resume else 0.0
@@ -138,78 +151,78 @@ def make_fixture(key: str, name: str, seed: int = 0, device: str = "cpu") -> Non
         "size": np.asarray(MODELS[key][2]), "steps": np.asarray(result.steps_run),
         "seconds": np.asarray(seconds), "passes": np.asarray(PAPER.steps * PAPER.samples),
         "objective": np.asarray(objective["objective"]), "threads": np.asarray(torch.get_num_threads()),
+        "method": np.asarray(method),
     })
     _atomic_save(out, lambda f: np.savez_compressed(f, **arrays))
-    (PARTIAL / ckpt.name).unlink(missing_ok=True)  # the finished fixture supersedes the snapshot
+    snapshot_file.unlink(missing_ok=True)  # the finished fixture supersedes the snapshot
     print(f"{out.name}: objective {objective['objective']:.5f} after {seconds:.0f} s", flush=True)
 
 
-def latest_checkpoint(key: str, name: str) -> dict | None:
+def latest_checkpoint(key: str, name: str, method: str = "cartoonx") -> dict | None:
     """The furthest checkpoint of an unfinished paper run: this machine's cache or the committed snapshot."""
-    file = f"{fixture_path(key, name).stem}.pt"
-    paths = [p for p in (CACHE / file, PARTIAL / file) if p.exists()]
+    paths = [p for p in checkpoint_paths(key, name, method) if p.exists()]
     states = [torch.load(p, weights_only=True, map_location="cpu") for p in paths]
     return max(states, key=lambda st: int(st["step"]), default=None)
 
 
-def snapshot(keys: list[str], photos: list[str]) -> None:
+def snapshot(keys: list[str], photos: list[str], method: str = "cartoonx") -> None:
     """Copy the furthest checkpoint of every unfinished paper run into ``tests/fixtures/rde/partial/``."""
     for key in keys:
         for name in photos:
-            if fixture_path(key, name).exists():
+            if fixture_path(key, name, method).exists():
                 continue
-            state = latest_checkpoint(key, name)
+            state = latest_checkpoint(key, name, method)
             if state is None:
                 continue
-            target = PARTIAL / f"{fixture_path(key, name).stem}.pt"
+            target = checkpoint_paths(key, name, method)[1]
             _atomic_save(target, lambda f, state=state: torch.save(state, f))
             print(f"{target.relative_to(ROOT)}: step {state['step']} of {PAPER.steps}", flush=True)
 
 
-def load_fixture(key: str, name: str, clf: Classifier, image: torch.Tensor) -> dict | None:
+def load_fixture(key: str, name: str, clf: Classifier, image: torch.Tensor, method: str = "cartoonx") -> dict | None:
     """The stored paper-preset result, with its objective recomputed from the stored mask.
 
     Without a finished fixture, the latest checkpoint of a ``--make-fixtures`` run still in progress is
     used and reported as partial (``steps`` < 2000): an objective to compare with, not the final one.
     """
-    path = fixture_path(key, name)
-    state = None if path.exists() else latest_checkpoint(key, name)
+    path = fixture_path(key, name, method)
+    state = None if path.exists() else latest_checkpoint(key, name, method)
     if path.exists():
         with np.load(path, allow_pickle=False) as data:
             masks = {k.split("/", 1)[1]: data[k].astype(np.float32) for k in data.files if k.startswith("mask/")}
-            target, lam = int(data["target"]), float(data["lambda_k"])
+            target = int(data["target"])
             seconds, steps = float(data["seconds"]), int(data["steps"])
     elif state is not None:
-        rep = WaveletRepresentation()
-        masks = masks_to_arrays(rep, state["masks"])
-        target, lam = None, lambda_for(clf)  # None: the prediction, from Problem.build's clean pass
+        target = None  # the prediction, from Problem.build's clean pass
         seconds, steps = float(state["seconds"]), int(state["step"])
     else:
         return None
-    rep = WaveletRepresentation()
-    problem = Problem.build(clf, image, target, rep, lam)
+    problem = rde_problem(clf, image, method, target)
+    rep = problem.representation
+    if state is not None:
+        masks = masks_to_arrays(rep, state["masks"])
     objective = rde_objective(problem, arrays_to_masks(rep, masks, clf.device))
     return {"objective": objective["objective"], "seconds": seconds, "passes": steps * PAPER.samples,
             "steps": steps}
 
 
 # ------------------------------------------------------------------------------------------ benchmark
-def run_default(clf: Classifier, image: torch.Tensor, seed: int = 0) -> dict:
+def run_default(clf: Classifier, image: torch.Tensor, seed: int = 0, method: str = "cartoonx") -> dict:
     before = clf.passes
     t0 = time.perf_counter()
-    exp = CartoonX(seed=seed).explain(clf, image)
+    exp = METHODS[method](seed=seed).explain(clf, image)
     seconds = time.perf_counter() - t0
-    exp.save(CACHE / f"default-{clf.name.split(':')[-1]}-{exp.target}")  # for inspection; git-ignored
-    rep = WaveletRepresentation()
-    problem = Problem.build(clf, image, exp.target, rep, float(exp.settings["lambda_k"]))
+    exp.save(method_dir(CACHE, method) / f"default-{clf.name.split(':')[-1]}-{exp.target}")  # for inspection
+    problem = rde_problem(clf, image, method, exp.target)
+    rep = problem.representation
     objective = rde_objective(problem, arrays_to_masks(rep, exp.mask, clf.device))
     return {"objective": objective["objective"], "seconds": seconds, "passes": int(exp.cost["passes"]),
             "steps": int(exp.settings["steps_run"]), "all_passes": clf.passes - before}
 
 
-def paper_seconds_per_step(clf: Classifier, image: torch.Tensor, steps: int) -> float:
+def paper_seconds_per_step(clf: Classifier, image: torch.Tensor, steps: int, method: str = "cartoonx") -> float:
     """Wall seconds of one paper-preset step (64 samples, fp32), timed now, after one warm-up step."""
-    problem = cartoonx_problem(clf, image)
+    problem = rde_problem(clf, image, method)
     masks = initial_masks(problem, "ones", 0)
     optimize_mask(problem, masks, replace(PAPER, steps=1))
     t0 = time.perf_counter()
@@ -217,7 +230,7 @@ def paper_seconds_per_step(clf: Classifier, image: torch.Tensor, steps: int) -> 
     return (time.perf_counter() - t0) / steps
 
 
-def schedule_sweep(keys: list[str], photos: list[str], variants: list[str]) -> None:
+def schedule_sweep(keys: list[str], photos: list[str], variants: list[str], method: str = "cartoonx") -> None:
     """Objective and seconds of default-schedule variants (JSON overrides of the model's default
     ``Schedule``, plus ``seed``)."""
     import json
@@ -226,12 +239,12 @@ def schedule_sweep(keys: list[str], photos: list[str], variants: list[str]) -> N
         clf = load(key)
         for name in photos:
             image = photo(clf, key, name)
-            problem = cartoonx_problem(clf, image)
+            problem = rde_problem(clf, image, method)
+            default = METHODS[method]().schedule(clf)  # the model's default (CNNs and ViTs may differ)
             for text in variants:
                 changes = json.loads(text)
                 seed = int(changes.pop("seed", 0))
                 t0 = time.perf_counter()
-                default = CartoonX().schedule(clf)  # the model's default (CNNs and ViTs differ)
                 result = optimize_mask(problem, initial_masks(problem, "ones", seed), replace(default, **changes),
                                        seed=seed)
                 seconds = time.perf_counter() - t0
@@ -249,7 +262,7 @@ def allocator_worker(key: str, steps: int) -> None:
 
     clf = load(key)  # load_model tunes the allocator unless CLEARSIGHT_MALLOC_TUNING=0
     image = photo(clf, key, PHOTOS[0])
-    problem = cartoonx_problem(clf, image)
+    problem = rde_problem(clf, image)
     schedule = replace(FAST, steps=steps, stop_tol=None)
     optimize_mask(problem, initial_masks(problem, "ones", 0), replace(schedule, steps=3))  # warm-up
     t0 = time.perf_counter()
@@ -282,28 +295,29 @@ def allocator_timing(keys: list[str], threads: int | None, steps: int = 30, roun
               flush=True)
 
 
-def benchmark(keys: list[str], photos: list[str], timing_steps: int = 2) -> int:
-    print(f"threads={torch.get_num_threads()}  objective = label distortion on 256 fixed noise samples "
+def benchmark(keys: list[str], photos: list[str], timing_steps: int = 2, method: str = "cartoonx") -> int:
+    print(f"{method}, threads={torch.get_num_threads()}  objective = label distortion on 256 fixed noise samples "
           f"+ lambda_k * mean mask (lower is better)")
     header = f"{'model':7} {'photo':28} {'preset':7} {'steps':>5} {'passes':>7} {'seconds':>8} {'objective':>10}"
     print(header)
     worse = 0
     for key in keys:
         clf = load(key)
-        per_step = paper_seconds_per_step(clf, photo(clf, key, photos[0]), timing_steps) if timing_steps else 0.0
+        per_step = (paper_seconds_per_step(clf, photo(clf, key, photos[0]), timing_steps, method)
+                    if timing_steps else 0.0)
         if per_step:
             print(f"{key}: paper preset step timed now: {per_step:.2f} s -> {per_step * PAPER.steps / 60:.0f} min "
                   f"for 2000 steps", flush=True)
         for name in photos:
             image = photo(clf, key, name)
-            paper = load_fixture(key, name, clf, image)
-            fast = run_default(clf, image)
+            paper = load_fixture(key, name, clf, image, method)
+            fast = run_default(clf, image, method=method)
             stem = Path(name).stem
             if paper is not None:
                 print(f"{key:7} {stem:28} {'paper':7} {paper['steps']:5d} {paper['passes']:7d} "
                       f"{paper['seconds']:8.0f} {paper['objective']:10.5f}")
             else:
-                print(f"{key:7} {stem:28} {'paper':7}  (no fixture yet: run --make-fixtures)")
+                print(f"{key:7} {stem:28} {'paper':7}  (no fixture yet: run --make-fixtures --method {method})")
             print(f"{key:7} {stem:28} {'default':7} {fast['steps']:5d} {fast['passes']:7d} "
                   f"{fast['seconds']:8.1f} {fast['objective']:10.5f}")
             if paper is not None:
@@ -322,12 +336,15 @@ def benchmark(keys: list[str], photos: list[str], timing_steps: int = 2) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--method", default="cartoonx", choices=list(METHODS),
+                        help="which RDE method (Pixel RDE's files go to a pixel-rde/ subfolder)")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--photos", type=int, default=3, help="how many of the benchmark photos (1-3)")
     parser.add_argument("--make-fixtures", action="store_true", help="compute the paper preset's masks")
     parser.add_argument("--device", default="cpu", help="where --make-fixtures runs (cuda: minutes, not hours)")
     parser.add_argument("--snapshot", action="store_true",
-                        help="copy unfinished paper runs' checkpoints into tests/fixtures/rde/partial/ (to commit)")
+                        help="copy unfinished paper runs' checkpoints into tests/fixtures/rde/[pixel-rde/]partial/ "
+                             "(to commit)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: torch's choice). A background --make-fixtures run is best "
                              "given 1: two 2-thread jobs on 2 cores stall each other's parallel regions")
@@ -346,10 +363,10 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(max(1, args.threads))
     photos = PHOTOS[: max(1, min(args.photos, len(PHOTOS)))]
     if args.snapshot:
-        snapshot(args.models, photos)
+        snapshot(args.models, photos, args.method)
         return 0
     if args.sweep:
-        schedule_sweep(args.models, photos, args.sweep)
+        schedule_sweep(args.models, photos, args.sweep, args.method)
         return 0
     if args.allocator_worker:
         allocator_worker(args.allocator_worker[0], int(args.allocator_worker[1]))
@@ -360,9 +377,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.make_fixtures:
         for key in args.models:
             for name in photos:
-                make_fixture(key, name, device=args.device)
+                make_fixture(key, name, device=args.device, method=args.method)
         return 0
-    return benchmark(args.models, photos, args.timing_steps)
+    return benchmark(args.models, photos, args.timing_steps, args.method)
 
 
 if __name__ == "__main__":
