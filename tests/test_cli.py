@@ -38,6 +38,11 @@ def test_explain_never_reuses_a_result_made_differently(tmp_path, capsys):
     photo = SAMPLES / "n01440764_tench.JPEG"
     code, out, _ = run(capsys, "explain", photo, "--method", "rollout", "--out", tmp_path, *DEIT)
     stored = (tmp_path / "n01440764_tench_rollout.npz").read_bytes()
+    code, out, _ = run(capsys, "explain", photo, "--method", "rollout", "--size", 224, "--out", tmp_path, *DEIT)
+    assert "result exists" in out  # the model's own size, spelled out, is the same request
+    code, out, _ = run(capsys, "explain", photo, "--method", "rollout", "--precision", "bf16", "--out", tmp_path,
+                       *DEIT)
+    assert "precision 'fp32' -> 'bf16'" in out
     code, out, _ = run(capsys, "explain", photo, "--method", "rollout", "--discard-ratio", "0.5",
                        "--out", tmp_path, *DEIT)
     assert code == 0 and "made differently" in out and "discard_ratio 0.9 -> 0.5" in out

@@ -102,7 +102,7 @@ def test_partial_snapshot_resumes_the_reference_run(path):
     if method_of(path) == "cartoonx":
         assert len(masks) == 6 and sum(m.numel() for m in masks) in ENTRIES.values()
     else:
-        assert len(masks) == 1 and masks[0].shape[-1] in ENTRIES
+        assert len(masks) == 1 and masks[0].shape[-1] in (224, 256)  # the reproduction's image sizes
     assert all(float(m.min()) >= 0 and float(m.max()) <= 1 for m in masks)
     assert all(len(v) == step for v in state["history"].values())
     adam = state["adam"]["state"]

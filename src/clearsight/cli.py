@@ -14,10 +14,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .errors import ClearsightError
+
+if TYPE_CHECKING:  # the CLI imports torch and the methods lazily, so that --help stays fast
+    import torch
+
+    from .methods.base import Explainer
+    from .models import Classifier
 
 #: ``clearsight.methods.shapley.SAMPLINGS``, spelled out so that ``--help`` need not import torch
 #: (tests/test_shapley.py checks that the two agree)
@@ -178,7 +184,8 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def explain_file(clf, explainer, path: Path, target: int | None, out: Path, size: int | None = None,
+def explain_file(clf: Classifier, explainer: Explainer, path: Path, target: int | None, out: Path,
+                 size: int | None = None,
                  resize: str | None = None, overwrite: bool = False,
                  plot_loss: bool = False) -> tuple[Path | None, str]:
     """Explain one file and write ``STEM_METHOD.{png,npz,json}``; returns (figure, one line for the user).
@@ -192,7 +199,7 @@ def explain_file(clf, explainer, path: Path, target: int | None, out: Path, size
     stem = out / f"{path.stem}_{explainer.name}"
     png, meta_path = stem.with_suffix(".png"), stem.with_suffix(".json")
     image = clf.prepare(path, size=size, resize=resize)
-    request = _result_request(clf, explainer, image, target, size, resize)
+    request = _result_request(clf, explainer, path, image, target, resize)
     if png.exists() and meta_path.exists() and not overwrite:
         changed = _differences(meta_path, request)
         if changed:
@@ -213,22 +220,28 @@ def explain_file(clf, explainer, path: Path, target: int | None, out: Path, size
     return png, f"predicted {predicted[0]} ({predicted[1]:.1%}); explained {explanation.target_name}"
 
 
-def _result_request(clf, explainer, image, target: int | None, size: int | None,
+def _result_request(clf: Classifier, explainer: Explainer, path: Path, image: torch.Tensor, target: int | None,
                     resize: str | None) -> dict[str, Any]:
-    """Everything that decides a result file, as the user asked for it: the photo's pixels (two photos may
-    share a file name), the model (name and weights), the target (None: the prediction), the size and the
-    method's settings (None: the method's default)."""
-    from .checkpoints import pixel_digest
+    """Everything that decides a result file: the photo file's bytes (two photos may share a file name), the
+    model (name, weights digest, precision), the target as asked (None: the prediction), the size the photo
+    was brought to and how, and the method's settings as given (None: the method's default)."""
+    import hashlib
+
     from .explanation import jsonable
 
-    return jsonable({"pixels": pixel_digest(image), "model": clf.name, "weights": clf.weights_digest(),
-                     "target": target, "size": size, "resize": resize, "method": explainer.settings()})
+    return jsonable({
+        "file": hashlib.sha256(path.read_bytes()).hexdigest()[:16], "model": clf.name,
+        "weights": clf.weights_digest(), "precision": clf.precision, "target": target,
+        "size": list(image.shape[-2:]), "resize": resize or clf.preprocessing.resize,
+        "method": explainer.settings(),
+    })
 
 
 def _differences(meta_path: Path, request: dict[str, Any]) -> list[str]:
     """``name stored -> asked`` for each entry in which the stored result's request differs from this one.
 
-    A result written before requests were recorded is taken as matching; an unreadable record is not.
+    A result written before requests were recorded is taken as matching, and so is an entry the stored
+    request lacks (a setting added by a later version); an unreadable record is not.
     """
     import json
 
@@ -247,8 +260,9 @@ def _differences(meta_path: Path, request: dict[str, Any]) -> list[str]:
         return "default" if value is None else repr(value)
 
     old, new = flat(stored), flat(request)
-    return [("another photo with this file name" if key == "pixels" else
-             f"{key} {shown(old.get(key))} -> {shown(value)}") for key, value in new.items() if old.get(key) != value]
+    return [("another photo with this file name" if key == "file" else
+             f"{key} {shown(old[key])} -> {shown(value)}") for key, value in new.items()
+            if key in old and old[key] != value]
 
 
 def cmd_explain(args: argparse.Namespace) -> int:

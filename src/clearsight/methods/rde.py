@@ -257,12 +257,12 @@ class Schedule:
 #: The reference behaviour (SPEC A.6, A.7): 128,000 forward+backward passes per image.
 PAPER = Schedule(steps=2000, lr=1e-3, samples=64, precision="fp32")
 
-#: The default: at most 480 Adam steps of 5 noise samples (2,400 passes, 1.9% of the paper preset's), lr 0.05
-#: with a cosine decay to 1e-3, a convergence test after 440 steps, bf16 autocast where the CPU has native
-#: bf16. Measured on DeiT-Tiny (benchmarks/rde.py): at a fixed number of passes, more steps with fewer samples
-#: each end lower than fewer, better-averaged steps. Tench (paper preset 0.0352): 150 steps of 8-20 samples
-#: 0.0383, 400 x 6 0.0340/0.0351 (two seeds), 480 x 5 0.0350. Electric ray (paper 0.0502): 400 x 6
-#: 0.0515-0.0528, 480 x 5 0.0493/0.0494/0.0510 (three seeds), 500 x 6 0.0491, 600 x 4 0.0509, 800 x 3 0.0508.
+#: The default for ViTs (and Pixel RDE): at most 480 Adam steps of 5 noise samples (2,400 passes, 1.9% of the paper
+#: preset's), lr 0.05 with a cosine decay to 1e-3, a convergence test after 440 steps, bf16 autocast where the CPU has
+#: native bf16. Measured on DeiT-Tiny (benchmarks/rde.py): at a fixed number of passes, more steps with fewer samples
+#: each end lower than fewer, better-averaged steps. Tench (paper preset 0.0352): 150 steps of 8-20 samples 0.0383, 400
+#: x 6 0.0340/0.0351 (two seeds), 480 x 5 0.0350. Electric ray (paper 0.0502): 400 x 6 0.0515-0.0528, 480 x 5
+#: 0.0493/0.0494/0.0510 (three seeds), 500 x 6 0.0491, 600 x 4 0.0509, 800 x 3 0.0508.
 FAST = Schedule(steps=480, lr=0.05, samples=5, lr_schedule="cosine", lr_final=0.02,
                 stop_tol=0.005, stop_window=20, min_steps=440, precision="auto")
 
