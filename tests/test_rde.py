@@ -273,6 +273,16 @@ def test_foreground_from_a_user_mask_and_grabcut(tiny_cnn):
     assert cut.shape == (40, 40) and bool(cut[20, 20]) and not bool(cut[2, 2])
 
 
+def test_a_foreground_mask_file_is_known_by_its_contents(tmp_path):
+    """Overwriting the mask file changes the run's key (checkpoints and stored results are not reused)."""
+    path = tmp_path / "fg.png"
+    path.write_bytes(b"first mask")
+    first = CartoonX(init="foreground", foreground_mask=path).settings()["foreground_mask"]
+    path.write_bytes(b"second mask")
+    second = CartoonX(init="foreground", foreground_mask=str(path)).settings()["foreground_mask"]
+    assert first != second and str(path) in first and str(path) in second
+
+
 def test_saved_explanation_recomputes_its_objective(tiny_cnn, tmp_path):
     image = tiny_image(10)
     exp = CartoonX(steps=3, lr=0.05, evaluate=True).explain(tiny_cnn, image)

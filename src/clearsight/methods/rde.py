@@ -33,6 +33,7 @@ order, and over hundreds of steps the optimisation can drift to a different mask
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -704,11 +705,17 @@ class RDEExplainer(Explainer):
             return preoptimize(problem, masks, fg_bands, self.seed)
 
     def _foreground_key(self) -> str | None:
-        """The user-given foreground mask as a string (its path, or a digest of its values), so that
-        settings and checkpoint names tell two masks apart."""
+        """The user-given foreground mask as a string (a file's path and a digest of its bytes, or a digest
+        of an array's values), so that settings, checkpoint names and the CLI's stored requests tell two
+        masks apart, even when one file was overwritten by another."""
         mask = self.foreground_mask
-        if mask is None or isinstance(mask, (str, bytes, Path)):
-            return None if mask is None else str(mask)
+        if mask is None:
+            return None
+        if isinstance(mask, (str, bytes, Path)):  # a file: its name for people, its bytes for the key
+            path = Path(mask.decode() if isinstance(mask, bytes) else mask)
+            if not path.is_file():
+                return str(path)  # reading it fails later with a clear error
+            return f"{path} (sha256 {hashlib.sha256(path.read_bytes()).hexdigest()[:16]})"
         values = mask if isinstance(mask, torch.Tensor) else torch.as_tensor(np.asarray(mask, dtype=np.float32))
         return pixel_digest(values)
 
