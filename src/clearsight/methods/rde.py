@@ -270,8 +270,9 @@ FAST = Schedule(steps=480, lr=0.05, samples=5, lr_schedule="cosine", lr_final=0.
 #: CartoonX's default on CNNs (lambda_k 20): the same schedule with twice the step and 800 steps (4,000
 #: passes). Measured on EfficientNet-Lite0, tench (paper preset 0.0753): FAST itself ends at 0.0761 (it
 #: loses); lr 0.1: 480 steps 0.0744, 640 steps 0.0733/0.0717 (seeds 0/1), 800 steps 0.0707/0.0723; lr 0.2 at
-#: 480 steps 0.0745, lr 0.02 0.0813. On DeiT-Tiny lr 0.1 loses (electric ray 0.0528 vs paper 0.0502), so
-#: ViTs keep FAST.
+#: 480 steps 0.0745, lr 0.02 0.0813. Against FAST on the other benchmark photos (no paper run yet): electric
+#: ray 0.0650 vs 0.0778, robin 0.0876 vs 0.0966. On DeiT-Tiny lr 0.1 loses (electric ray 0.0528 vs paper
+#: 0.0502), so ViTs keep FAST.
 FAST_CNN = replace(FAST, steps=800, lr=0.1, min_steps=740)
 
 PRESETS: dict[str, Schedule] = {"paper": PAPER, "fast": FAST}
