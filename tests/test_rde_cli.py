@@ -74,3 +74,15 @@ def test_cli_precision_reaches_the_rde_methods_only():
     assert options("--method", "pixel-rde", "--precision", "fp32", "--seed", "3") == {"precision": "fp32", "seed": 3}
     assert "precision" not in options("--method", "cartoonx")
     assert "precision" not in options("--method", "gradcam", "--precision", "bf16")
+
+
+def test_help_states_the_schedules_the_presets_use():
+    """``--help`` quotes the presets' steps, samples and learning rates; they must not drift from the code."""
+    from clearsight.cli import build_parser
+    from clearsight.methods.rde import FAST, FAST_CNN, PAPER
+
+    explain = build_parser()._subparsers._group_actions[0].choices["explain"]
+    text = " ".join(explain.format_help().split())
+    for schedule in (FAST, FAST_CNN, PAPER):
+        assert str(schedule.steps) in text and f"{schedule.lr:g}" in text
+    assert f"fast {FAST.samples}, paper {PAPER.samples}" in text and FAST_CNN.samples == FAST.samples
