@@ -28,6 +28,11 @@ def pixel_digest(image: torch.Tensor) -> str:
     return hashlib.sha256(str(array.shape).encode() + array.tobytes()).hexdigest()[:16]
 
 
+def file_digest(path: Path) -> str:
+    """A short fingerprint of a file's bytes, to tell apart two files that share a name."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
 def fingerprint(description: dict[str, Any]) -> str:
     """A stable digest of a JSON-able description (keys sorted; unknown objects by ``str``)."""
     text = json.dumps(description, sort_keys=True, default=str)

@@ -227,12 +227,11 @@ def _result_request(clf: Classifier, explainer: Explainer, path: Path, image: to
     """Everything that decides a result file: the photo file's bytes (two photos may share a file name), the
     model (name, weights digest, precision), the target as asked (None: the prediction), the size the photo
     was brought to and how, and the method's settings as given (None: the method's default)."""
-    import hashlib
-
+    from .checkpoints import file_digest
     from .explanation import jsonable
 
     return jsonable({
-        "file": hashlib.sha256(path.read_bytes()).hexdigest()[:16], "model": clf.name,
+        "file": file_digest(path), "model": clf.name,
         "weights": clf.weights_digest(), "precision": clf.precision, "target": target,
         "size": list(image.shape[-2:]), "resize": resize or clf.preprocessing.resize,
         "method": explainer.settings(),

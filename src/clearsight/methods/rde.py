@@ -33,7 +33,6 @@ order, and over hundreds of steps the optimisation can drift to a different mask
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -44,7 +43,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from ..checkpoints import RunCheckpoint, pixel_digest
+from ..checkpoints import RunCheckpoint, file_digest, pixel_digest
 from ..errors import InputShapeError, MethodError
 from ..explanation import Explanation
 from ..models import Classifier
@@ -716,7 +715,7 @@ class RDEExplainer(Explainer):
             path = Path(mask.decode() if isinstance(mask, bytes) else mask)
             if not path.is_file():
                 return str(path)  # reading it fails later with a clear error
-            return f"{path} (sha256 {hashlib.sha256(path.read_bytes()).hexdigest()[:16]})"
+            return f"{path} (sha256 {file_digest(path)})"
         values = mask if isinstance(mask, torch.Tensor) else torch.as_tensor(np.asarray(mask, dtype=np.float32))
         return pixel_digest(values)
 
