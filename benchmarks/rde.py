@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from clearsight.explanation import atomic_write
+from clearsight.explanation import atomic_write, read_npz_groups
 from clearsight.methods.cartoonx import CartoonX
 from clearsight.methods.pixel_rde import PixelRDE
 from clearsight.methods.rde import (
@@ -188,10 +188,10 @@ def load_fixture(key: str, name: str, clf: Classifier, image: torch.Tensor, meth
     path = fixture_path(key, name, method)
     state = None if path.exists() else latest_checkpoint(key, name, method)
     if path.exists():
-        with np.load(path, allow_pickle=False) as data:
-            masks = {k.split("/", 1)[1]: data[k].astype(np.float32) for k in data.files if k.startswith("mask/")}
-            target = int(data["target"])
-            seconds, steps = float(data["seconds"]), int(data["steps"])
+        stored = read_npz_groups(path)
+        masks = {k: v.astype(np.float32) for k, v in stored["mask"].items()}
+        target, seconds, steps = (int(stored[""]["target"]), float(stored[""]["seconds"]),
+                                  int(stored[""]["steps"]))
     elif state is not None:
         target = None  # the prediction, from Problem.build's clean pass
         seconds, steps = float(state["seconds"]), int(state["step"])

@@ -30,12 +30,12 @@ def method_of(path: Path) -> str:
     return next(m for m, f in FOLDERS.items() if f == folder)
 
 
-def read_fixture(path: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """(masks by band name, every other array) of a stored fixture."""
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
-    masks = {k.split("/", 1)[1]: v.astype(np.float32) for k, v in arrays.items() if k.startswith("mask/")}
-    return masks, arrays
+def read_fixture(path: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(masks by band name in fp32, the run's scalars, its per-step history) of a stored fixture."""
+    from clearsight.explanation import read_npz_groups
+
+    groups = read_npz_groups(path)
+    return {k: v.astype(np.float32) for k, v in groups["mask"].items()}, groups[""], groups["history"]
 
 
 def test_fixtures_stay_small():
@@ -45,8 +45,8 @@ def test_fixtures_stay_small():
 
 @pytest.mark.parametrize("path", fixture_files(), ids=lambda p: p.stem)
 def test_fixture_has_the_reference_mask_layout(path):
-    masks, data = read_fixture(path)
-    size, steps, loss = int(data["size"]), int(data["steps"]), data["history/loss"]
+    masks, data, history = read_fixture(path)
+    size, steps, loss = int(data["size"]), int(data["steps"]), history["loss"]
     if method_of(path) == "cartoonx":
         assert set(masks) == {"yl", "yh0", "yh1", "yh2", "yh3", "yh4"}
         assert sum(m.size for m in masks.values()) == ENTRIES[size]
@@ -67,7 +67,7 @@ def test_fixture_reproduces_its_objective(path, request, photo_paths):
 
     _, key, stem = path.stem.split("-", 2)  # paper-<model>-<photo>; <model> names a conftest model fixture
     clf = request.getfixturevalue(key)
-    masks, data = read_fixture(path)
+    masks, data, _ = read_fixture(path)
     target, lam, size = int(data["target"]), float(data["lambda_k"]), int(data["size"])
     image = clf.prepare(next(p for p in photo_paths if p.stem == stem), size=size, resize="squash")
     rep = build_explainer(method_of(path)).make_representation()

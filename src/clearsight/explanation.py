@@ -93,22 +93,30 @@ class Explanation:
         if base.suffix in (".npz", ".json"):
             base = base.with_suffix("")
         meta = json.loads(base.with_name(base.name + ".json").read_text())
-        groups: dict[str, dict[str, np.ndarray]] = {"mask": {}, "history": {}, "arrays": {}}
-        plain: dict[str, np.ndarray] = {}
-        with np.load(base.with_name(base.name + ".npz"), allow_pickle=False) as data:
-            for key in data.files:
-                prefix, sep, rest = key.partition("/")
-                if sep and prefix in groups:
-                    groups[prefix][rest] = data[key]
-                else:
-                    plain[key] = data[key]
+        groups = read_npz_groups(base.with_name(base.name + ".npz"))
+        plain = groups.get("", {})
         return cls(
             method=meta["method"], target=meta["target"], saliency=plain["saliency"], model=meta.get("model", ""),
             target_name=meta.get("target_name", ""), score=meta.get("score"), order=plain.get("order"),
-            order_scores=plain.get("order_scores"), cartoon=plain.get("cartoon"), mask=groups["mask"],
-            history=groups["history"], arrays=groups["arrays"], cost=meta.get("cost", {}),
+            order_scores=plain.get("order_scores"), cartoon=plain.get("cartoon"), mask=groups.get("mask", {}),
+            history=groups.get("history", {}), arrays=groups.get("arrays", {}), cost=meta.get("cost", {}),
             settings=meta.get("settings", {}),
         )
+
+
+def read_npz_groups(path: str | os.PathLike) -> dict[str, dict[str, np.ndarray]]:
+    """Every array of an ``.npz`` file, grouped by the prefix before the first ``/`` of its name (``""`` for
+    names without one): ``mask/yl`` is ``groups["mask"]["yl"]``.
+
+    The layout :meth:`Explanation.save` writes, shared by the benchmarks' stored masks so that one reader
+    serves both. Read without unpickling (``allow_pickle=False``): a result file never runs code.
+    """
+    groups: dict[str, dict[str, np.ndarray]] = {}
+    with np.load(path, allow_pickle=False) as data:
+        for key in data.files:
+            prefix, sep, rest = key.partition("/")
+            groups.setdefault(prefix if sep else "", {})[rest if sep else key] = data[key]
+    return groups
 
 
 def jsonable(value: Any) -> Any:
