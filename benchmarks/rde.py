@@ -16,6 +16,7 @@ Usage::
     python benchmarks/rde.py --allocator                # a default step: glibc's default allocator vs tuned
     python benchmarks/rde.py --models deit --sweep '{"steps": 400, "samples": 6}' '{"seed": 1}'  # variants
     python benchmarks/rde.py --method pixel-rde --models deit --photos 1  # Pixel RDE (fixtures in pixel-rde/)
+    python benchmarks/rde.py --bf16-gradients           # a step's gradient: bf16 autocast vs fp32 vs other noise
 
 A paper run takes longer than a work session here, so its progress travels in git: ``--snapshot`` copies the
 furthest checkpoint of each unfinished run into ``tests/fixtures/rde/partial/`` (Pixel RDE:
@@ -295,6 +296,44 @@ def allocator_timing(keys: list[str], threads: int | None, steps: int = 30, roun
               flush=True)
 
 
+def bf16_gradients(keys: list[str], photos: list[str], method: str = "cartoonx", samples: int = 5) -> None:
+    """How far bf16 autocast moves a default step's distortion gradient, next to how far a fresh noise batch
+    moves it (the stochastic-gradient noise the default already lives with).
+
+    Evaluated at the stored paper-preset mask (a converged, sparse mask; at the all-ones start the distortion
+    is zero and its gradient says nothing). A full default run in bf16 cannot be timed on a CPU without
+    native bf16 (emulated, a step is ~20x slower than fp32), so this is the check that can run anywhere.
+    """
+    def gradient(problem: Problem, masks, noise, precision: str) -> tuple[float, torch.Tensor]:
+        params = [m.detach().clone().requires_grad_(True) for m in masks]
+        with problem.clf.using_precision(precision):
+            value = problem.distortion_of(params, noise)
+            value.backward()
+        return float(value.detach()), torch.cat([p.grad.flatten() for p in params])
+
+    def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
+        return float(torch.nn.functional.cosine_similarity(a, b, dim=0))
+
+    for key in keys:
+        clf = load(key)
+        for name in photos:
+            path = fixture_path(key, name, method)
+            if not path.exists():
+                print(f"{key} {Path(name).stem}: no paper fixture yet, skipped")
+                continue
+            problem = rde_problem(clf, photo(clf, key, name), method)
+            stored = read_npz_groups(path)["mask"]
+            masks = arrays_to_masks(problem.representation, {k: v.astype(np.float32) for k, v in stored.items()})
+            first, second = (problem.noise.sample(problem.bands, samples, torch.Generator().manual_seed(s))
+                             for s in (1, 2))
+            d32, g32 = gradient(problem, masks, first, "fp32")
+            d16, g16 = gradient(problem, masks, first, "bf16")
+            d_other, g_other = gradient(problem, masks, second, "fp32")
+            print(f"{key:7} {Path(name).stem:28} distortion fp32 {d32:.5f}, bf16 {d16:.5f} (other noise "
+                  f"{d_other:.5f}); gradient cosine bf16 vs fp32 {cosine(g32, g16):.4f}, "
+                  f"other noise vs fp32 {cosine(g32, g_other):.4f}", flush=True)
+
+
 def benchmark(keys: list[str], photos: list[str], timing_steps: int = 2, method: str = "cartoonx") -> int:
     print(f"{method}, threads={torch.get_num_threads()}  objective = label distortion on 256 fixed noise samples "
           f"+ lambda_k * mean mask (lower is better)")
@@ -352,6 +391,8 @@ def main(argv: list[str] | None = None) -> int:
                         help='only run default-schedule variants, e.g. \'{"steps": 480, "samples": 5, "seed": 1}\'')
     parser.add_argument("--allocator", action="store_true",
                         help="only time a default step with glibc's default allocator and with clearsight's tuning")
+    parser.add_argument("--bf16-gradients", action="store_true",
+                        help="only compare a default step's gradient in bf16 and fp32 at the stored paper masks")
     parser.add_argument("--allocator-worker", nargs=2, metavar=("MODEL", "STEPS"), help=argparse.SUPPRESS)
     parser.add_argument("--timing-steps", type=int, default=2,
                         help="paper-preset steps timed in this run for the seconds ratio (0: use the fixture's)")
@@ -370,6 +411,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.allocator_worker:
         allocator_worker(args.allocator_worker[0], int(args.allocator_worker[1]))
+        return 0
+    if args.bf16_gradients:
+        bf16_gradients(args.models, photos, args.method)
         return 0
     if args.allocator:
         allocator_timing(args.models, args.threads)

@@ -360,3 +360,17 @@ def test_bf16_runs_and_restores_the_classifier_precision(tiny_cnn):
     fast = CartoonX().schedule()
     passes = sum(fast.samples_at(t) for t in range(fast.steps))
     assert fast.precision == "auto" and passes < PAPER.steps * PAPER.samples / 20
+
+
+def test_auto_precision_is_bf16_only_on_cpus_that_compute_it_natively(tiny_cnn):
+    """``auto`` takes bf16 where it is the measured lever (a CPU with native bf16) and fp32 elsewhere, GPUs
+    included: the defaults' quality against the paper preset was measured in fp32."""
+    from types import SimpleNamespace
+
+    from clearsight.methods.rde import cpu_has_bf16, resolve_precision
+
+    assert resolve_precision("auto", tiny_cnn) == ("bf16" if cpu_has_bf16() else "fp32")
+    assert resolve_precision("auto", SimpleNamespace(device=torch.device("cuda"))) == "fp32"
+    assert resolve_precision("bf16", tiny_cnn) == "bf16"
+    with pytest.raises(MethodError, match="unknown precision"):
+        resolve_precision("fp16", tiny_cnn)
