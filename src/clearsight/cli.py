@@ -30,6 +30,11 @@ if TYPE_CHECKING:  # the CLI imports torch and the methods lazily, so that --hel
 SHAPLEY_SAMPLINGS = ("plain", "antithetic", "stratified", "permutation", "permutation-antithetic")
 
 DEFAULT_OUT = "clearsight-out"
+#: ``clearsight evaluate``: rate-distortion figures (``clearsight.evaluation.rate_distortion.FIGURES``) and
+#: each kind of curve's default methods
+RD_CURVES = ("rd-keep", "rd-randomize")
+DEFAULT_CURVE_METHODS = "moxi,moxi-minus,gradcam,gradcampp,rollout,shapley"
+DEFAULT_RD_METHODS = "cartoonx,pixel-rde,random-wavelet,random-pixel"
 
 #: CLI destinations that are passed to the method's constructor (when given) by ``build_explainer``.
 METHOD_OPTIONS = [
@@ -122,13 +127,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_method_args(ex)
     ex.set_defaults(func=cmd_explain)
 
-    ev = sub.add_parser("evaluate", help="insertion/deletion curves and AUCs of several methods over a folder",
-                        description="For every correctly classified image, order its patches by each method and "
-                        "insert (or delete) them one by one; writes CURVE_accuracy.csv, CURVE_score.csv, "
-                        "CURVE_auc.csv, CURVE.json and CURVE.png to --out.")
-    ev.add_argument("--curve", choices=["insertion", "deletion"], default="insertion", help="default insertion")
-    ev.add_argument("--methods", default="moxi,moxi-minus,gradcam,gradcampp,rollout,shapley",
-                    help="comma-separated method names (default: all six of the MoXI paper)")
+    ev = sub.add_parser("evaluate", help="insertion/deletion or rate-distortion curves of several methods over a "
+                        "folder", description="For every correctly classified image, order its patches by each method "
+                        "and insert (or delete) them one by one; writes CURVE_accuracy.csv, CURVE_score.csv, "
+                        "CURVE_auc.csv, CURVE.json and CURVE.png to --out. With --curve rd-keep / rd-randomize: rank "
+                        "each explanation's components (CartoonX: wavelet coefficients; others: pixels) and keep the "
+                        "top x%% while randomising the rest, or randomise the top x%%, for x = 0..100; writes "
+                        "rd-FIGURE_mean.csv, _std.csv, _normalized.csv, rd-FIGURE.json and rd-FIGURE.png.")
+    ev.add_argument("--curve", choices=["insertion", "deletion", *RD_CURVES], default="insertion",
+                    help="default insertion; rd-keep / rd-randomize: rate-distortion curves (l2 of softmax vectors)")
+    ev.add_argument("--methods",
+                    help=f"comma-separated method names (default: insertion/deletion {DEFAULT_CURVE_METHODS}, the six "
+                    f"of the MoXI paper; rate-distortion {DEFAULT_RD_METHODS}: random-* rank at random)")
     ev.add_argument("--images", required=True, metavar="DIR", help="folder of images")
     ev.add_argument("--labels", metavar="CSV", help="CSV with 'file' and 'class_index' columns; without it the "
                     "model's predictions are the labels; misclassified images are skipped")
@@ -140,6 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "interrupted evaluation resumes where it stopped)")
     _add_model_args(ev)
     _add_patch_game_args(ev.add_argument_group("patch game and Shapley options"))
+    rd = ev.add_argument_group("rate-distortion options")
+    rd.add_argument("--steps", type=int, help="cartoonx/pixel-rde: optimisation steps (default: their default's)")
+    rd.add_argument("--lambda", dest="lambda_k", type=float, help="cartoonx/pixel-rde: sparsity weight lambda_k")
+    rd.add_argument("--draws", type=int, default=1,
+                    help="noise realisations averaged per curve (default 1, as the reproduction)")
     ev.set_defaults(func=cmd_evaluate)
 
     mo = sub.add_parser("models", help="list the built-in model and the supported model specs")
@@ -294,20 +309,23 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from .evaluation import evaluate_curves, read_labels
+    from .evaluation import read_labels
+    from .evaluation.rate_distortion import RANDOM_METHODS
     from .io import list_images
     from .methods import build_explainer
 
     _seed_everything(args.seed)
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    game = {"score": args.score, "absence": args.absence, "patch_size": args.patch_size}
-    shapley = {"rounds": args.rounds, "sampling": args.sampling, "seed": args.seed}
-    options = {m: {k: v for k, v in {**game, **(shapley if m == "shapley" else {})}.items() if v is not None}
-               for m in methods if m in ("moxi", "moxi-minus", "shapley")}
+    rate_distortion = args.curve in RD_CURVES
+    default = DEFAULT_RD_METHODS if rate_distortion else DEFAULT_CURVE_METHODS
+    methods = [m.strip() for m in (args.methods or default).split(",") if m.strip()]
+    options = _evaluate_options(args, methods)
     for m in methods:  # unknown names and options fail now, not after an hour
-        build_explainer(m, options.get(m))
+        if m in RANDOM_METHODS and not rate_distortion:
+            from .errors import MethodError
+
+            raise MethodError(f"{m} is a rate-distortion baseline; use it with --curve rd-keep or rd-randomize")
+        if m not in RANDOM_METHODS:
+            build_explainer(m, options.get(m))
     paths = list_images(args.images)[: args.limit]
     clf = _load(args)
     if not getattr(clf, "is_token_model", False) and "rollout" in methods:
@@ -321,16 +339,61 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         import shutil
 
         shutil.rmtree(store)
-    with tqdm(total=len(paths) * len(methods), desc=f"{args.curve} curves", unit="run", file=sys.stderr) as bar:
+    run = _evaluate_rate_distortion if rate_distortion else _evaluate_insertion_deletion
+    return run(args, clf, images, [labels.get(p.name) for p in paths], [p.name for p in paths], methods, options,
+               store)
+
+
+def _evaluate_options(args: argparse.Namespace, methods: list[str]) -> dict[str, dict[str, Any]]:
+    """Per-method constructor options from ``evaluate``'s flags: the patch game's for MoXI, MoXI(-) and
+    Shapley, the schedule's for CartoonX and Pixel RDE."""
+    game = {"score": args.score, "absence": args.absence, "patch_size": args.patch_size}
+    shapley = {"rounds": args.rounds, "sampling": args.sampling, "seed": args.seed}
+    rde = {"steps": args.steps, "lambda_k": args.lambda_k, "seed": args.seed, "precision": args.precision}
+    options: dict[str, dict[str, Any]] = {}
+    for m in methods:
+        if m in ("moxi", "moxi-minus", "shapley"):
+            options[m] = {k: v for k, v in {**game, **(shapley if m == "shapley" else {})}.items() if v is not None}
+        elif m in ("cartoonx", "pixel-rde"):
+            options[m] = {k: v for k, v in rde.items() if v is not None}
+    return options
+
+
+def _evaluate_insertion_deletion(args, clf, images, labels, names, methods, options, store) -> int:
+    from tqdm import tqdm
+
+    from .evaluation import evaluate_curves
+
+    with tqdm(total=len(images) * len(methods), desc=f"{args.curve} curves", unit="run", file=sys.stderr) as bar:
         results = evaluate_curves(
-            clf, images, [labels.get(p.name) for p in paths], methods, args.curve, names=[p.name for p in paths],
-            absence=args.absence, score=args.score or "log-odds", method_options=options,
-            patch_size=args.patch_size, progress=lambda m: (bar.set_postfix_str(m), bar.update()), store=store)
+            clf, images, labels, methods, args.curve, names=names, absence=args.absence,
+            score=args.score or "log-odds", method_options=options, patch_size=args.patch_size,
+            progress=lambda m: (bar.set_postfix_str(m), bar.update()), store=store)
     written = results.save(args.out)
     print(f"{len(results.images)} images evaluated, {len(results.skipped)} skipped (misclassified)")
     for method, value in results.aucs().items():
         print(f"  {method:12s} AUC {value:.4f}  ({results.seconds[method]:.1f} s)")
     print(f"curves: {written['accuracy']}  figure: {written['png']}")
+    return 0
+
+
+def _evaluate_rate_distortion(args, clf, images, labels, names, methods, options, store) -> int:
+    from tqdm import tqdm
+
+    from .evaluation import evaluate_rate_distortion
+
+    figure = args.curve.removeprefix("rd-")
+    with tqdm(total=len(images) * len(methods), desc=f"{args.curve} curves", unit="run", file=sys.stderr) as bar:
+        results = evaluate_rate_distortion(
+            clf, images, labels, methods, figure, names=names, method_options=options, seed=args.seed,
+            draws=args.draws, progress=lambda m: (bar.set_postfix_str(m), bar.update()), store=store)
+    written = results.save(args.out)
+    print(f"{len(results.images)} images evaluated, {len(results.skipped)} skipped (misclassified)")
+    better = "lower" if figure == "keep" else "higher"
+    for method, value in results.areas().items():
+        print(f"  {method:14s} area under the mean distortion {value:.4f} ({better} is better)  "
+              f"({results.seconds[method]:.1f} s)")
+    print(f"curves: {written['mean']}  figure: {written['png']}")
     return 0
 
 

@@ -163,14 +163,18 @@ class CurveResults:
         return paths
 
     def _write_table(self, path: Path, column: Callable[[str], np.ndarray]) -> Path:
-        cols = {m: column(m) for m in self.methods}
-        n = len(next(iter(cols.values()))) if cols else 0
-        with open(path, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["fraction", *cols])
-            for j in range(n):
-                w.writerow([f"{j / max(1, n - 1):.6f}", *(f"{cols[m][j]:.6f}" for m in cols)])
-        return path
+        return write_curve_table(path, {m: column(m) for m in self.methods})
+
+
+def write_curve_table(path: Path, columns: dict[str, np.ndarray]) -> Path:
+    """A CSV with a ``fraction`` column (x in [0,1], equally spaced) and one column per curve."""
+    n = len(next(iter(columns.values()))) if columns else 0
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["fraction", *columns])
+        for j in range(n):
+            w.writerow([f"{j / max(1, n - 1):.6f}", *(f"{columns[m][j]:.6f}" for m in columns)])
+    return path
 
 
 class CurveStore:
@@ -190,8 +194,8 @@ class CurveStore:
         digest = hashlib.sha256(image.encode()).hexdigest()[:8]  # distinct names stay distinct once made safe
         return self.folder / f"{safe}-{digest}__{method}.npz"
 
-    def load(self, image: str, method: str, target: int, pixels: str) -> tuple[np.ndarray, np.ndarray, float] | None:
-        """(scores, predictions, seconds) of a finished curve for ``target`` on the image whose
+    def load(self, image: str, method: str, target: int, pixels: str) -> dict[str, np.ndarray] | None:
+        """The arrays of a finished curve (``seconds`` among them) for ``target`` on the image whose
         :func:`pixel_digest` is ``pixels``, or None.
 
         Names alone are not enough: a second folder may hold another photo under the same file name, and
@@ -205,17 +209,18 @@ class CurveStore:
                 return None
             if "pixels" not in data.files or str(data["pixels"]) != pixels:  # another photo with that name
                 return None
-            return data["scores"], data["predictions"], float(data["seconds"])
+            return {k: data[k] for k in data.files if k not in ("target", "pixels")}
 
-    def save(self, image: str, method: str, target: int, pixels: str, scores: np.ndarray,
-             predictions: np.ndarray, seconds: float) -> None:
+    def save(self, image: str, method: str, target: int, pixels: str, seconds: float,
+             **arrays: np.ndarray) -> None:
+        """Keep a finished curve: its ``arrays`` (e.g. ``scores``, ``predictions``) and the seconds it took."""
         self.folder.mkdir(parents=True, exist_ok=True)
         settings = self.folder / "settings.json"
         if not settings.exists():
             atomic_write(settings, lambda f: f.write(json.dumps(self.settings, indent=2, default=str).encode()))
-        arrays = {"scores": np.asarray(scores, dtype=np.float32), "predictions": np.asarray(predictions),
-                  "seconds": np.asarray(seconds), "target": np.asarray(int(target)), "pixels": np.asarray(pixels)}
-        atomic_write(self.path(image, method), lambda f: np.savez(f, **arrays))
+        stored = {k: np.asarray(v) for k, v in arrays.items()}
+        stored.update(seconds=np.asarray(seconds), target=np.asarray(int(target)), pixels=np.asarray(pixels))
+        atomic_write(self.path(image, method), lambda f: np.savez(f, **stored))
 
 
 def evaluate_curves(clf, images: Sequence[torch.Tensor], labels: Sequence[int | None], methods: Sequence[str],
@@ -270,10 +275,10 @@ def evaluate_curves(clf, images: Sequence[torch.Tensor], labels: Sequence[int | 
                 start = _now()
                 order = method_order(method, clf, image, target, curve, options[method], grid)
                 values, preds = image_curve(game, order, curve)
-                finished = (values, preds, _now() - start)
+                finished = {"scores": values.astype(np.float32), "predictions": preds, "seconds": _now() - start}
                 if method in stores:
-                    stores[method].save(name, method, target, pixels, *finished)
-            results.add(method, finished[0], finished[1], target, finished[2])
+                    stores[method].save(name, method, target, pixels, **finished)
+            results.add(method, finished["scores"], finished["predictions"], target, float(finished["seconds"]))
             if progress:
                 progress(method)
     return results

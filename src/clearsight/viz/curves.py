@@ -1,4 +1,5 @@
-"""Insertion / deletion curve plots: accuracy (or score) against the fraction of patches, one line per method."""
+"""Curve plots, one line per method: insertion / deletion (accuracy or score against the fraction of patches) and
+rate-distortion curves (distortion against the fraction of components)."""
 
 from __future__ import annotations
 
@@ -14,15 +15,15 @@ import numpy as np  # noqa: E402
 
 
 def curve_figure(curves: Mapping[str, np.ndarray], curve: str, aucs: Mapping[str, float] | None = None,
-                 ylabel: str = "top-1 accuracy", title: str | None = None) -> plt.Figure:
-    """One line per method over x = 0..100 % of patches inserted (insertion) or deleted (deletion)."""
+                 ylabel: str = "top-1 accuracy", title: str | None = None, xlabel: str | None = None) -> plt.Figure:
+    """One line per method over x = 0..100 % (by default: of patches inserted or deleted, after ``curve``)."""
     fig, ax = plt.subplots(figsize=(6, 4.2))
     for name, y in curves.items():
         y = np.asarray(y, dtype=float)
         x = np.linspace(0, 100, len(y))
         label = name if not aucs or name not in aucs else f"{name} (AUC {aucs[name]:.3f})"
         ax.plot(x, y, lw=1.6, label=label)
-    ax.set_xlabel(f"% of patches {'inserted' if curve == 'insertion' else 'deleted'}")
+    ax.set_xlabel(xlabel or f"% of patches {'inserted' if curve == 'insertion' else 'deleted'}")
     ax.set_ylabel(ylabel)
     ax.set_xlim(0, 100)
     ax.grid(alpha=0.3)
@@ -33,8 +34,9 @@ def curve_figure(curves: Mapping[str, np.ndarray], curve: str, aucs: Mapping[str
 
 
 def save_curve_figure(curves: Mapping[str, np.ndarray], curve: str, path: str | os.PathLike,
-                      aucs: Mapping[str, float] | None = None, ylabel: str = "top-1 accuracy") -> Path:
+                      aucs: Mapping[str, float] | None = None, ylabel: str = "top-1 accuracy",
+                      xlabel: str | None = None, title: str | None = None) -> Path:
     """Draw and save :func:`curve_figure` as PNG."""
     from .overlay import save_figure
 
-    return save_figure(curve_figure(curves, curve, aucs, ylabel), path)
+    return save_figure(curve_figure(curves, curve, aucs, ylabel, title=title, xlabel=xlabel), path)

@@ -1,0 +1,277 @@
+"""Rate-distortion curves (SPEC B.1): how far the model's output moves as an explanation's most relevant
+components are kept while the rest is randomised (``keep``), or are themselves randomised (``randomize``).
+
+A *component* is one mask entry of the explanation's representation: a pixel position (all three colour
+channels) for Pixel RDE and pixel-relevance maps (Grad-CAM, rollout, ...), one low-pass position or one
+(level, orientation, position) detail coefficient for CartoonX, again all channels together. Components are
+ranked by relevance (descending; ties in random order: shuffled, then a stable sort); the ``random-pixel`` and
+``random-wavelet`` baselines take a uniformly random order.
+
+Along the ranking, 100 steps of ``ceil(total / 100)`` components give **101 points** (0 %, 1 %, ..., 100 %).
+Randomised components take one fixed noise realisation per curve, drawn from the adaptive Gaussian of the
+representation (the image's mean and std for pixels; each wavelet level's for wavelets, SPEC A.4), so
+``keep`` at 0 % and ``randomize`` at 100 % are the same fully randomised input. Wavelet-domain images are
+clamped to [0,1] for every wavelet curve alike (the reference clamped CartoonX but not its random baseline);
+pixel-domain images are never clamped. The distortion at each point is the ``l2`` distance of the 1000-way
+softmax vectors of the clean and the modified image (not squared, not target-only).
+
+Over a set of images the curves are averaged (mean and std); :meth:`DistortionResults.normalized` applies
+the reproduction's normalisation for its ViT figure. Explanations take minutes per image for CartoonX, so
+with a ``store`` folder each finished (image, method) curve is kept and an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from ..checkpoints import pixel_digest
+from ..errors import MethodError
+from ..explanation import Explanation
+from ..methods.rde import (
+    NoiseModel,
+    PixelRepresentation,
+    Representation,
+    WaveletRepresentation,
+    representation_from_settings,
+)
+from .curves import CurveStore, auc, write_curve_table
+
+Figure = Literal["keep", "randomize"]
+FIGURES: tuple[str, ...] = ("keep", "randomize")
+#: baselines that rank components at random, by the domain they randomise
+RANDOM_METHODS = {"random-pixel": "pixel", "random-wavelet": "wavelet"}
+POINTS = 101
+#: images per forward pass while a curve is evaluated (a memory bound only: the result does not depend on it)
+BATCH = 16
+
+
+def check_figure(figure: str) -> Figure:
+    if figure not in FIGURES:
+        raise MethodError(f"a rate-distortion figure is 'keep' or 'randomize'; got {figure!r}")
+    return figure  # type: ignore[return-value]
+
+
+def relevance_order(relevance: torch.Tensor | np.ndarray, seed: int = 0) -> torch.Tensor:
+    """Component indices by descending relevance; equal values in a seeded random order."""
+    values = torch.as_tensor(np.asarray(relevance, dtype=np.float32)).reshape(-1)
+    shuffled = torch.randperm(values.numel(), generator=torch.Generator().manual_seed(seed))
+    return shuffled[torch.argsort(values[shuffled], descending=True, stable=True)]
+
+
+def random_order(total: int, seed: int = 0) -> torch.Tensor:
+    return torch.randperm(total, generator=torch.Generator().manual_seed(seed))
+
+
+def point_counts(total: int, points: int = POINTS) -> list[int]:
+    """Components processed at each point: 0, s, 2s, ... capped at ``total``, with s = ceil(total/(points-1))."""
+    if points < 2:
+        raise MethodError("a rate-distortion curve needs at least two points")
+    step = math.ceil(total / (points - 1))
+    return [min(i * step, total) for i in range(points)]
+
+
+def explanation_representation(explanation: Explanation) -> Representation:
+    """The domain an explanation ranks: its own RDE representation when it has one, else pixels."""
+    if explanation.mask and "representation" in explanation.settings:
+        return representation_from_settings(explanation.settings)
+    return PixelRepresentation(clamp=False)
+
+
+def explanation_relevance(explanation: Explanation, representation: Representation,
+                          size: tuple[int, int]) -> np.ndarray:
+    """One relevance value per component of ``representation``, in the order of its mask entries.
+
+    An RDE explanation gives its final mask; any other method's saliency map ranks pixel positions (the
+    reproduction used the attention-rollout map this way)."""
+    names = representation.band_names()
+    if all(n in explanation.mask for n in names):
+        return np.concatenate([np.asarray(explanation.mask[n], dtype=np.float32).reshape(-1) for n in names])
+    if isinstance(representation, PixelRepresentation):
+        saliency = np.asarray(explanation.saliency, dtype=np.float32)
+        if saliency.shape != tuple(size):
+            raise MethodError(f"the {explanation.method} map is {saliency.shape[0]}x{saliency.shape[1]}, the image "
+                              f"{size[0]}x{size[1]}: a pixel ranking needs one value per pixel")
+        return saliency.reshape(-1)
+    raise MethodError(f"the {explanation.method} explanation has no mask over the {representation.name} "
+                      f"components ({', '.join(names)})")
+
+
+@torch.no_grad()
+def distortion_curve(clf, image: torch.Tensor, representation: Representation, order: torch.Tensor,
+                     figure: Figure = "keep", points: int = POINTS, seed: int = 0, draws: int = 1) -> np.ndarray:
+    """The l2 softmax distortion at each of ``points`` fractions of the ranked components (SPEC B.1).
+
+    ``order`` lists every component once, most relevant first. ``draws`` > 1 averages the curve over that
+    many noise realisations (seeds ``seed``, ``seed + 1``, ...); the reference used one.
+    """
+    figure = check_figure(figure)
+    if int(draws) < 1:
+        raise MethodError(f"draws is the number of noise realisations averaged per curve (at least 1); got {draws}")
+    image = image.to(clf.device)
+    size = tuple(image.shape[-2:])
+    with clf.using_precision("fp32"):
+        bands = representation.analyze(image)
+        shapes = [tuple(b.shape[1:]) for b in bands]
+        total = sum(math.prod(s) for s in shapes)
+        order = torch.as_tensor(order, dtype=torch.long).reshape(-1)
+        if order.numel() != total or not torch.equal(torch.sort(order).values, torch.arange(total)):
+            raise MethodError(f"an ordering must list each of the {total} {representation.name} components once")
+        ranks = torch.empty(total, dtype=torch.long)
+        ranks[order] = torch.arange(total)
+        ranks = ranks.to(clf.device)
+        clean = clf.logits(image[None]).float().softmax(1)
+        noise_model = NoiseModel.from_bands(bands)
+        counts = torch.tensor(point_counts(total, points), device=clf.device)
+        curve = np.zeros(len(counts), dtype=np.float64)
+        for draw in range(int(draws)):
+            noise = noise_model.sample(bands, 1, torch.Generator().manual_seed(seed + draw))
+            for start in range(0, len(counts), BATCH):
+                first = ranks[None, :] < counts[start:start + BATCH, None]  # (n, total): the leading components
+                kept = (first if figure == "keep" else ~first).float()
+                masks = [m.reshape(-1, 1, *s) for m, s in zip(kept.split([math.prod(s) for s in shapes], 1), shapes)]
+                mixed = [h * s + (1 - s) * v for h, s, v in zip(bands, masks, noise)]
+                probs = clf.logits(representation.synthesize(mixed, size)).float().softmax(1)
+                curve[start:start + len(first)] += (probs - clean).norm(dim=1).double().cpu().numpy()
+    return (curve / int(draws)).astype(np.float32)
+
+
+def method_curve(method: str, clf, image: torch.Tensor, target: int, figure: Figure = "keep",
+                 options: dict[str, Any] | None = None, points: int = POINTS, seed: int = 0,
+                 draws: int = 1) -> np.ndarray:
+    """The rate-distortion curve of ``method``'s explanation of ``image`` (or of a random baseline)."""
+    size = tuple(image.shape[-2:])
+    if method in RANDOM_METHODS:
+        representation: Representation = (WaveletRepresentation() if RANDOM_METHODS[method] == "wavelet"
+                                           else PixelRepresentation(clamp=False))
+        total = sum(math.prod(b.shape[1:]) for b in representation.analyze(image.to(clf.device)))
+        order = random_order(total, seed)
+    else:
+        from ..methods import build_explainer
+
+        explanation = build_explainer(method, options).explain(clf, image, target)
+        representation = explanation_representation(explanation)
+        order = relevance_order(explanation_relevance(explanation, representation, size), seed)
+    return distortion_curve(clf, image, representation, order, figure, points, seed, draws)
+
+
+@dataclass
+class DistortionResults:
+    """Rate-distortion curves of several methods over a set of images: ``curves[method]`` is
+    ``(images, points)``; :meth:`mean`, :meth:`std` and :meth:`normalized` summarise them."""
+
+    figure: Figure
+    images: list[str] = field(default_factory=list)
+    targets: list[int] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    curves: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"rd-{self.figure}"
+
+    @property
+    def methods(self) -> list[str]:
+        return list(self.curves)
+
+    def add(self, method: str, curve: np.ndarray, seconds: float) -> None:
+        self.curves.setdefault(method, []).append(np.asarray(curve, dtype=np.float32))
+        self.seconds[method] = self.seconds.get(method, 0.0) + seconds
+
+    def mean(self, method: str) -> np.ndarray:
+        return np.stack(self.curves[method]).mean(0)
+
+    def std(self, method: str) -> np.ndarray:
+        return np.stack(self.curves[method]).std(0)
+
+    def normalized(self, method: str) -> np.ndarray:
+        """The mean curve in % of its fully randomised end, as the reproduction's ViT figure: divided by its
+        last value when that is within 0.1 of its maximum, else by its first value, times 100."""
+        y = self.mean(method)
+        reference = y[-1] if y.max() - y[-1] < 0.1 else y[0]
+        return y / reference * 100 if reference > 0 else np.full_like(y, np.nan)
+
+    def areas(self) -> dict[str, float]:
+        """Area under each mean curve over x in [0,1]: lower is better for ``keep`` (the kept components
+        carry the prediction), higher for ``randomize`` (randomising them destroys it)."""
+        return {m: auc(self.mean(m)) for m in self.methods}
+
+    def save(self, out: str | Path) -> dict[str, Path]:
+        """Write ``rd-FIGURE_mean.csv``, ``_std.csv``, ``_normalized.csv``, ``rd-FIGURE.json`` and ``.png``."""
+        from ..viz.curves import save_curve_figure
+
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {kind: write_curve_table(out / f"{self.name}_{kind}.csv",
+                                         {m: getattr(self, kind)(m) for m in self.methods})
+                 for kind in ("mean", "std", "normalized")}
+        paths["json"] = out / f"{self.name}.json"
+        meta = {"figure": self.figure, "images": self.images, "targets": self.targets, "skipped": self.skipped,
+                "areas": self.areas(), "seconds": self.seconds, "settings": self.settings}
+        paths["json"].write_text(json.dumps(meta, indent=2, default=str))
+        verb = "kept (the rest randomised)" if self.figure == "keep" else "randomised"
+        paths["png"] = save_curve_figure({m: self.mean(m) for m in self.methods}, self.name, out / f"{self.name}.png",
+                                         self.areas(), ylabel="distortion (l2 of softmax)",
+                                         xlabel=f"% of components {verb}, most relevant first",
+                                         title=f"rate-distortion ({self.figure}), {len(self.images)} images")
+        return paths
+
+
+def evaluate_rate_distortion(clf, images: Sequence[torch.Tensor], labels: Sequence[int | None],
+                             methods: Sequence[str], figure: Figure = "keep", names: Sequence[str] | None = None,
+                             method_options: dict[str, dict[str, Any]] | None = None, points: int = POINTS,
+                             seed: int = 0, draws: int = 1, progress: Callable[[str], None] | None = None,
+                             store: str | Path | None = None) -> DistortionResults:
+    """Rate-distortion curves of ``methods`` (explanation methods, ``random-pixel``, ``random-wavelet``) over
+    ``images``, each explained for its label (None: the prediction); misclassified images are skipped.
+
+    With ``store``, finished (image, method) curves are kept there and reused (:class:`CurveStore`, keyed
+    by everything that changes them); images are then told apart by ``names``, which must be unique.
+    """
+    figure = check_figure(figure)
+    names = list(names) if names is not None else [f"image{i}" for i in range(len(images))]
+    if store is not None and len(set(names)) != len(names):
+        raise MethodError("image names must be unique when finished curves are stored")
+    options = {m: dict((method_options or {}).get(m, {})) for m in methods}
+    results = DistortionResults(figure=figure, settings={
+        "model": clf.name, "metric": "l2 distance of softmax vectors", "points": points, "seed": seed,
+        "draws": draws, "methods": list(methods), "unit": "component"})
+    stores = {m: CurveStore(store, {**results.settings, "methods": m, "curve": results.name,
+                                    "weights": clf.weights_digest(), "options": options[m],
+                                    "size": list(images[0].shape[-2:]) if images else None})
+              for m in methods} if store is not None else {}
+    for image, label, name in zip(images, labels, names):
+        image = image.to(clf.device)
+        predicted = int(clf.logits(image[None])[0].argmax())
+        if label is not None and predicted != int(label):
+            results.skipped.append(name)
+            for m in methods:
+                if progress:
+                    progress(m)
+            continue
+        target = predicted if label is None else int(label)
+        pixels = pixel_digest(image) if stores else ""
+        results.images.append(name)
+        results.targets.append(target)
+        for method in methods:
+            finished = stores[method].load(name, method, target, pixels) if method in stores else None
+            if finished is None:
+                start = time.perf_counter()
+                curve = method_curve(method, clf, image, target, figure, options[method], points, seed, draws)
+                finished = {"scores": curve, "seconds": time.perf_counter() - start}
+                if method in stores:
+                    stores[method].save(name, method, target, pixels, **finished)
+            results.add(method, finished["scores"], float(finished["seconds"]))
+            if progress:
+                progress(method)
+    return results
