@@ -133,12 +133,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "CURVE_auc.csv, CURVE.json and CURVE.png to --out. With --curve rd-keep / rd-randomize: rank "
                         "each explanation's components (CartoonX: wavelet coefficients; others: pixels) and keep the "
                         "top x%% while randomising the rest, or randomise the top x%%, for x = 0..100; writes "
-                        "rd-FIGURE_mean.csv, _std.csv, _normalized.csv, rd-FIGURE.json and rd-FIGURE.png.")
-    ev.add_argument("--curve", choices=["insertion", "deletion", *RD_CURVES], default="insertion",
-                    help="default insertion; rd-keep / rd-randomize: rate-distortion curves (l2 of softmax vectors)")
+                        "rd-FIGURE_mean.csv, _std.csv, _normalized.csv, rd-FIGURE.json and rd-FIGURE.png. With --curve "
+                        "lambda-sweep: explain each image with cartoonx and pixel-rde at every --lambdas value and "
+                        "measure each final mask's distortion and sparsity; writes lambda_sweep.csv/.json/.png.")
+    ev.add_argument("--curve", choices=["insertion", "deletion", *RD_CURVES, "lambda-sweep"], default="insertion",
+                    help="default insertion; rd-keep / rd-randomize: rate-distortion curves (l2 of softmax vectors); "
+                    "lambda-sweep: distortion and sparsity of RDE masks against lambda_k")
     ev.add_argument("--methods",
                     help=f"comma-separated method names (default: insertion/deletion {DEFAULT_CURVE_METHODS}, the six "
-                    f"of the MoXI paper; rate-distortion {DEFAULT_RD_METHODS}: random-* rank at random)")
+                    f"of the MoXI paper; rate-distortion {DEFAULT_RD_METHODS}: random-* rank at random; lambda-sweep "
+                    "cartoonx,pixel-rde)")
     ev.add_argument("--images", required=True, metavar="DIR", help="folder of images")
     ev.add_argument("--labels", metavar="CSV", help="CSV with 'file' and 'class_index' columns; without it the "
                     "model's predictions are the labels; misclassified images are skipped")
@@ -150,11 +154,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "interrupted evaluation resumes where it stopped)")
     _add_model_args(ev)
     _add_patch_game_args(ev.add_argument_group("patch game and Shapley options"))
-    rd = ev.add_argument_group("rate-distortion options")
+    rd = ev.add_argument_group("rate-distortion and lambda-sweep options")
     rd.add_argument("--steps", type=int, help="cartoonx/pixel-rde: optimisation steps (default: their default's)")
-    rd.add_argument("--lambda", dest="lambda_k", type=float, help="cartoonx/pixel-rde: sparsity weight lambda_k")
-    rd.add_argument("--draws", type=int, default=1,
-                    help="noise realisations averaged per curve (default 1, as the reproduction)")
+    rd.add_argument("--lambda", dest="lambda_k", type=float, help="cartoonx/pixel-rde: sparsity weight lambda_k "
+                    "(rate-distortion curves; the lambda sweep takes --lambdas)")
+    rd.add_argument("--lambdas", default="4,8,16,32,64",
+                    help="lambda-sweep: comma-separated lambda_k values (default 4,8,16,32,64, as the reproduction)")
+    rd.add_argument("--draws", type=int, default=1, help="noise realisations averaged per curve or per mask "
+                    "evaluation (default 1, as the reproduction)")
     ev.set_defaults(func=cmd_evaluate)
 
     mo = sub.add_parser("models", help="list the built-in model and the supported model specs")
@@ -316,9 +323,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     _seed_everything(args.seed)
     rate_distortion = args.curve in RD_CURVES
-    default = DEFAULT_RD_METHODS if rate_distortion else DEFAULT_CURVE_METHODS
+    default = ("cartoonx,pixel-rde" if args.curve == "lambda-sweep" else
+               DEFAULT_RD_METHODS if rate_distortion else DEFAULT_CURVE_METHODS)
     methods = [m.strip() for m in (args.methods or default).split(",") if m.strip()]
     options = _evaluate_options(args, methods)
+    if args.curve == "lambda-sweep":  # fail now, not after the first explanations
+        from .evaluation.lambda_sweep import check_sweep
+
+        check_sweep(methods, _lambdas(args.lambdas), args.draws)
     for m in methods:  # unknown names and options fail now, not after an hour
         if m in RANDOM_METHODS and not rate_distortion:
             from .errors import MethodError
@@ -339,9 +351,45 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         import shutil
 
         shutil.rmtree(store)
-    run = _evaluate_rate_distortion if rate_distortion else _evaluate_insertion_deletion
+    run = (_evaluate_lambda_sweep if args.curve == "lambda-sweep" else
+           _evaluate_rate_distortion if rate_distortion else _evaluate_insertion_deletion)
     return run(args, clf, images, [labels.get(p.name) for p in paths], [p.name for p in paths], methods, options,
                store)
+
+
+def _evaluate_lambda_sweep(args, clf, images, labels, names, methods, options, store) -> int:
+    from tqdm import tqdm
+
+    from .evaluation.lambda_sweep import evaluate_lambda_sweep
+
+    lambdas = _lambdas(args.lambdas)
+    for m in methods:
+        options.get(m, {}).pop("lambda_k", None)  # the sweep sets lambda_k itself
+    total = len(images) * len(methods) * len(lambdas)
+    with tqdm(total=total, desc="lambda sweep", unit="run", file=sys.stderr) as bar:
+        results = evaluate_lambda_sweep(
+            clf, images, labels, methods, lambdas, names=names, method_options=options, samples=args.draws,
+            progress=lambda key: (bar.set_postfix_str(key), bar.update()), store=store)
+    written = results.save(args.out)
+    print(f"{len(results.images)} images evaluated, {len(results.skipped)} skipped (misclassified)")
+    for m in results.methods:
+        (dist, _), (spars, _) = results.summary(m, "distortion"), results.summary(m, "sparsity")
+        for lam, d, sp in zip(results.lambdas, dist, spars):
+            print(f"  {m:10s} lambda {lam:5g}: distortion {d:.4f}, sparsity {sp:.4f}")
+    print(f"table: {written['csv']}  figure: {written['png']}")
+    return 0
+
+
+def _lambdas(text: str) -> list[float]:
+    from .errors import MethodError
+
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values:
+        raise MethodError(f"--lambdas takes comma-separated numbers, e.g. 4,8,16; got {text!r}")
+    return values
 
 
 def _evaluate_options(args: argparse.Namespace, methods: list[str]) -> dict[str, dict[str, Any]]:

@@ -1,5 +1,5 @@
-"""Faithfulness measures: insertion/deletion curves (per-image score, dataset accuracy, AUC) and
-rate-distortion curves of RDE masks and saliency maps (mean distortion over images)."""
+"""Faithfulness measures: insertion/deletion curves (per-image score, dataset accuracy, AUC), rate-distortion
+curves of RDE masks and saliency maps (mean distortion over images) and the RDE lambda sweep."""
 
 from .curves import (
     CurveResults,
@@ -13,6 +13,7 @@ from .curves import (
     read_labels,
     saliency_order,
 )
+from .lambda_sweep import LambdaSweepResults, evaluate_lambda_sweep
 from .rate_distortion import (
     DistortionResults,
     distortion_curve,
@@ -23,7 +24,8 @@ from .rate_distortion import (
 )
 
 __all__ = [
-    "CurveResults", "CurveStore", "DistortionResults", "auc", "distortion_curve", "evaluate_curves",
-    "evaluate_rate_distortion", "explanation_relevance", "image_curve", "method_curve", "method_order",
-    "order_coalitions", "patch_scores", "read_labels", "relevance_order", "saliency_order",
+    "CurveResults", "CurveStore", "DistortionResults", "LambdaSweepResults", "auc", "distortion_curve",
+    "evaluate_curves", "evaluate_lambda_sweep", "evaluate_rate_distortion", "explanation_relevance", "image_curve",
+    "method_curve", "method_order", "order_coalitions", "patch_scores", "read_labels", "relevance_order",
+    "saliency_order",
 ]

@@ -571,8 +571,9 @@ def arrays_to_masks(representation: Representation, arrays: dict[str, np.ndarray
 
 
 def objective_of_explanation(clf: Classifier, explanation: Any, samples: int = EVAL_SAMPLES,
-                             seed: int = EVAL_SEED) -> dict[str, float]:
-    """Recompute the objective of a saved RDE explanation from its mask, image and settings alone."""
+                             seed: int = EVAL_SEED, distortion_kind: str = "label") -> dict[str, float]:
+    """Recompute the objective of a saved RDE explanation from its mask, image and settings alone
+    (``distortion_kind="l2"`` with one sample: the lambda sweep's evaluation, SPEC B.2)."""
     settings = explanation.settings
     if "image" not in explanation.arrays:
         raise MethodError("this explanation does not hold its image (arrays['image']); cannot recompute")
@@ -581,7 +582,7 @@ def objective_of_explanation(clf: Classifier, explanation: Any, samples: int = E
     problem = Problem.build(clf, image, int(explanation.target), representation, float(settings["lambda_k"]),
                             "label", zero_noise=settings.get("noise") == "zero")
     masks = arrays_to_masks(representation, explanation.mask, clf.device)
-    return rde_objective(problem, masks, samples, seed)
+    return rde_objective(problem, masks, samples, seed, distortion_kind)
 
 
 def schedule_settings(schedule: Schedule) -> dict[str, Any]:

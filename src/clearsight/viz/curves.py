@@ -40,3 +40,25 @@ def save_curve_figure(curves: Mapping[str, np.ndarray], curve: str, path: str | 
     from .overlay import save_figure
 
     return save_figure(curve_figure(curves, curve, aucs, ylabel, title=title, xlabel=xlabel), path)
+
+
+def save_lambda_sweep_figure(lambdas: list[float], distortion: Mapping[str, tuple[np.ndarray, np.ndarray]],
+                             sparsity: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | os.PathLike,
+                             images: int | None = None) -> Path:
+    """Distortion and non-sparsity (mean +- std over images) against lambda_k on a log2 axis, one line per
+    method: the reproduction's Fig. 3 right."""
+    from .overlay import save_figure
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
+    for ax, (quantity, values) in zip(axes, (("distortion (l2 of softmax)", distortion),
+                                             ("non-sparsity ||s||_1 / k", sparsity))):
+        for name, (mean, std) in values.items():
+            ax.errorbar(lambdas, mean, yerr=std, marker="o", ms=4, capsize=3, lw=1.4, label=name)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("lambda_k")
+        ax.set_ylabel(quantity)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"lambda sweep{'' if images is None else f', {images} images'}", fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path)
