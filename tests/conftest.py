@@ -14,6 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 MODELS = SHARED / "models"
 SAMPLES = SHARED / "data" / "imagenet-samples"
+#: the command-line flags that load DeiT-Tiny from ../shared/models
+DEIT_CLI = ["--model", "timm:deit_tiny_patch16_224", "--weights", str(MODELS / "deit_tiny_patch16_224.pth")]
 
 torch.set_num_threads(max(1, torch.get_num_threads()))
 
@@ -84,3 +86,14 @@ def tiny_cnn():
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10),
     )
     return wrap_model(model, Preprocessing(input_size=32), name="tiny-cnn")
+
+
+@pytest.fixture()
+def one_photo_folder(tmp_path, photo_paths) -> Path:
+    """A folder holding the first sample photo alone, for commands that take a folder of images."""
+    import shutil
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    shutil.copy(photo_paths[0], folder / photo_paths[0].name)
+    return folder

@@ -9,9 +9,9 @@ import pytest
 from clearsight.cli import main
 from clearsight.io import bundled_sample
 
-from .conftest import MODELS, SAMPLES
+from .conftest import DEIT_CLI, SAMPLES
 
-DEIT = ["--model", "timm:deit_tiny_patch16_224", "--weights", str(MODELS / "deit_tiny_patch16_224.pth")]
+DEIT = DEIT_CLI
 
 
 def run(capsys, *argv) -> tuple[int, str, str]:

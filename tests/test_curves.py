@@ -138,17 +138,12 @@ def test_an_interrupted_evaluation_resumes_without_recomputing(tiny_vit, tmp_pat
 
 
 @pytest.mark.slow
-def test_cli_evaluate_and_explain(tmp_path, photo_paths):
-    import shutil
-
+def test_cli_evaluate_and_explain(tmp_path, photo_paths, one_photo_folder):
     from clearsight.cli import main
 
-    from .conftest import MODELS
+    from .conftest import DEIT_CLI as model
 
-    folder = tmp_path / "images"
-    folder.mkdir()
-    shutil.copy(photo_paths[0], folder / photo_paths[0].name)
-    model = ["--model", "timm:deit_tiny_patch16_224", "--weights", str(MODELS / "deit_tiny_patch16_224.pth")]
+    folder = one_photo_folder
     out = tmp_path / "eval"
     assert main(["evaluate", "--curve", "insertion", "--methods", "moxi-minus,rollout", "--images", str(folder),
                  "--labels", str(photo_paths[0].parent / "labels.csv"), "--out", str(out), *model]) == 0

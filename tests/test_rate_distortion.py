@@ -137,17 +137,12 @@ def test_cartoonx_ranking_beats_a_random_one_on_a_real_photo(deit, photo_paths):
 
 
 @pytest.mark.slow
-def test_cli_rate_distortion(tmp_path, photo_paths):
-    import shutil
-
+def test_cli_rate_distortion(tmp_path, one_photo_folder):
     from clearsight.cli import main
 
-    from .conftest import MODELS
+    from .conftest import DEIT_CLI as model
 
-    folder = tmp_path / "images"
-    folder.mkdir()
-    shutil.copy(photo_paths[0], folder / photo_paths[0].name)
-    model = ["--model", "timm:deit_tiny_patch16_224", "--weights", str(MODELS / "deit_tiny_patch16_224.pth")]
+    folder = one_photo_folder
     out = tmp_path / "rd"
     assert main(["evaluate", "--curve", "rd-randomize", "--methods", "random-pixel,rollout", "--images", str(folder),
                  "--out", str(out), *model]) == 0

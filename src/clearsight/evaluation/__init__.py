@@ -3,7 +3,6 @@ curves of RDE masks and saliency maps (mean distortion over images) and the RDE 
 
 from .curves import (
     CurveResults,
-    CurveStore,
     auc,
     evaluate_curves,
     image_curve,
@@ -22,10 +21,11 @@ from .rate_distortion import (
     method_curve,
     relevance_order,
 )
+from .runs import CurveStore, StoredRuns
 
 __all__ = [
     "CurveResults", "CurveStore", "DistortionResults", "LambdaSweepResults", "auc", "distortion_curve",
     "evaluate_curves", "evaluate_lambda_sweep", "evaluate_rate_distortion", "explanation_relevance", "image_curve",
     "method_curve", "method_order", "order_coalitions", "patch_scores", "read_labels", "relevance_order",
-    "saliency_order",
+    "saliency_order", "StoredRuns",
 ]

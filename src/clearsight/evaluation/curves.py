@@ -19,21 +19,20 @@ where it stopped, recomputing nothing that was finished (:class:`CurveStore`).
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
-from ..checkpoints import fingerprint, pixel_digest
 from ..errors import MethodError
-from ..explanation import Explanation, atomic_write
+from ..explanation import Explanation
 from ..parts import Absence, PatchGame, PatchGrid, make_absence
+from .runs import StoredRuns
 
 Curve = Literal["insertion", "deletion"]
 GREEDY_METHODS = ("moxi", "moxi-minus")
@@ -177,52 +176,6 @@ def write_curve_table(path: Path, columns: dict[str, np.ndarray]) -> Path:
     return path
 
 
-class CurveStore:
-    """Finished per-image curves on disk: one ``.npz`` per (image, method), written atomically.
-
-    Results live in a subfolder named after a fingerprint of everything that changes them (curve, model and
-    its weights, absence, score, players, the method's options), so a run with other settings never reuses
-    them; each file also records its target and the image's pixels.
-    """
-
-    def __init__(self, folder: str | Path, settings: dict[str, Any]) -> None:
-        self.folder = Path(folder) / fingerprint(settings)[:12]
-        self.settings = settings
-
-    def path(self, image: str, method: str) -> Path:
-        safe = re.sub(r"[^A-Za-z0-9._-]", "_", image)[:80]
-        digest = hashlib.sha256(image.encode()).hexdigest()[:8]  # distinct names stay distinct once made safe
-        return self.folder / f"{safe}-{digest}__{method}.npz"
-
-    def load(self, image: str, method: str, target: int, pixels: str) -> dict[str, np.ndarray] | None:
-        """The arrays of a finished curve (``seconds`` among them) for ``target`` on the image whose
-        :func:`pixel_digest` is ``pixels``, or None.
-
-        Names alone are not enough: a second folder may hold another photo under the same file name, and
-        reusing its curve would silently mix two photos' results.
-        """
-        path = self.path(image, method)
-        if not path.exists():
-            return None
-        with np.load(path, allow_pickle=False) as data:
-            if int(data["target"]) != int(target):  # the labels changed: that curve explains another class
-                return None
-            if "pixels" not in data.files or str(data["pixels"]) != pixels:  # another photo with that name
-                return None
-            return {k: data[k] for k in data.files if k not in ("target", "pixels")}
-
-    def save(self, image: str, method: str, target: int, pixels: str, seconds: float,
-             **arrays: np.ndarray) -> None:
-        """Keep a finished curve: its ``arrays`` (e.g. ``scores``, ``predictions``) and the seconds it took."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        settings = self.folder / "settings.json"
-        if not settings.exists():
-            atomic_write(settings, lambda f: f.write(json.dumps(self.settings, indent=2, default=str).encode()))
-        stored = {k: np.asarray(v) for k, v in arrays.items()}
-        stored.update(seconds=np.asarray(seconds), target=np.asarray(int(target)), pixels=np.asarray(pixels))
-        atomic_write(self.path(image, method), lambda f: np.savez(f, **stored))
-
-
 def evaluate_curves(clf, images: Sequence[torch.Tensor], labels: Sequence[int | None], methods: Sequence[str],
                     curve: Curve = "insertion", names: Sequence[str] | None = None,
                     absence: Absence | str | None = None, score: str = "log-odds",
@@ -238,7 +191,6 @@ def evaluate_curves(clf, images: Sequence[torch.Tensor], labels: Sequence[int | 
     then told apart by ``names``, which must be unique.
     """
     curve = check_curve(curve)
-    names = list(names) if names is not None else [f"image{i}" for i in range(len(images))]
     absence = make_absence(absence, clf)
     grid = PatchGrid.for_classifier(clf, patch_size)
     options = {m: dict((method_options or {}).get(m, {})) for m in methods}
@@ -248,46 +200,34 @@ def evaluate_curves(clf, images: Sequence[torch.Tensor], labels: Sequence[int | 
     results = CurveResults(curve=curve, settings={
         "absence": absence.describe(), "score": score, "model": clf.name, "unit": "patch",
         "metric": "top-1 accuracy", "methods": list(methods)})
-    if store is not None and len(set(names)) != len(names):
-        raise MethodError("image names must be unique when finished curves are stored")
-    stores = {m: CurveStore(store, {**results.settings, "methods": m, "curve": curve, "grid": list(grid.shape),
-                                    "weights": clf.weights_digest(),
-                                    "options": options[m], "size": list(images[0].shape[-2:]) if images else None})
-              for m in methods} if store is not None else {}
-    for image, label, name in zip(images, labels, names):
-        image = image.to(clf.device)
-        predicted = int(clf.logits(image[None])[0].argmax())
-        if label is not None and predicted != int(label):
-            results.skipped.append(name)
-            if progress:
-                for m in methods:
-                    progress(m)
-            continue
-        target = predicted if label is None else int(label)
-        pixels = pixel_digest(image) if stores else ""
+    runs = StoredRuns(clf, images, labels, names, methods, options, store,
+                      {**results.settings, "curve": curve, "grid": list(grid.shape)})
+    for name, image, target in runs.correctly_classified(lambda name: _skip(results, name, methods, progress)):
         game = PatchGame(clf, image, target, score=score, absence=absence, grid=grid)
         results.settings.setdefault("steps", game.num_players)
         results.images.append(name)
         results.labels.append(target)
         for method in methods:
-            finished = stores[method].load(name, method, target, pixels) if method in stores else None
-            if finished is None:
-                start = _now()
-                order = method_order(method, clf, image, target, curve, options[method], grid)
-                values, preds = image_curve(game, order, curve)
-                finished = {"scores": values.astype(np.float32), "predictions": preds, "seconds": _now() - start}
-                if method in stores:
-                    stores[method].save(name, method, target, pixels, **finished)
+            compute = partial(_method_curve, method, game, curve, options[method], grid)
+            finished = runs.result(method, method, name, image, target, compute)
             results.add(method, finished["scores"], finished["predictions"], target, float(finished["seconds"]))
             if progress:
                 progress(method)
     return results
 
 
-def _now() -> float:
-    import time
+def _method_curve(method: str, game: PatchGame, curve: Curve, options: dict[str, Any], grid: PatchGrid
+                  ) -> dict[str, np.ndarray]:
+    order = method_order(method, game.clf, game.image, game.target, curve, options, grid)
+    values, preds = image_curve(game, order, curve)
+    return {"scores": values.astype(np.float32), "predictions": preds}
 
-    return time.perf_counter()
+
+def _skip(results: CurveResults, name: str, methods: Sequence[str], progress: Callable[[str], None] | None) -> None:
+    results.skipped.append(name)
+    for m in methods:
+        if progress:
+            progress(m)
 
 
 def read_labels(path: str | Path, clf=None) -> dict[str, int]:

@@ -13,19 +13,18 @@ from __future__ import annotations
 
 import csv
 import json
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..checkpoints import pixel_digest
 from ..errors import MethodError
 from ..methods.rde import EVAL_SEED, objective_of_explanation
-from .curves import CurveStore
+from .runs import StoredRuns
 
 LAMBDAS: tuple[float, ...] = (4.0, 8.0, 16.0, 32.0, 64.0)
 SWEEP_METHODS: tuple[str, ...] = ("cartoonx", "pixel-rde")
@@ -119,41 +118,28 @@ def evaluate_lambda_sweep(clf, images: Sequence[torch.Tensor], labels: Sequence[
     prediction); misclassified images are skipped. ``progress`` is called once per (image, method, lambda)."""
     lambdas = [float(lam) for lam in lambdas]
     check_sweep(methods, lambdas, samples)
-    names = list(names) if names is not None else [f"image{i}" for i in range(len(images))]
-    if store is not None and len(set(names)) != len(names):
-        raise MethodError("image names must be unique when finished results are stored")
     options = {m: dict((method_options or {}).get(m, {})) for m in methods}
     results = LambdaSweepResults(lambdas=lambdas, settings={
         "model": clf.name, "metric": "l2 distance of softmax vectors", "samples": samples, "seed": seed,
         "methods": list(methods)})
-    stores = {m: CurveStore(store, {**results.settings, "methods": m, "curve": "lambda-sweep",
-                                    "weights": clf.weights_digest(), "options": options[m],
-                                    "size": list(images[0].shape[-2:]) if images else None})
-              for m in methods} if store is not None else {}
-    for image, label, name in zip(images, labels, names):
-        image = image.to(clf.device)
-        predicted = int(clf.logits(image[None])[0].argmax())
-        if label is not None and predicted != int(label):
-            results.skipped.append(name)
-            for method in methods:
-                for lam in lambdas:
-                    if progress:
-                        progress(f"{method}-lambda{lam:g}")
-            continue
-        target = predicted if label is None else int(label)
-        pixels = pixel_digest(image) if stores else ""
+    runs = StoredRuns(clf, images, labels, names, methods, options, store,
+                      {**results.settings, "curve": "lambda-sweep"})
+
+    def skipped(name: str) -> None:
+        results.skipped.append(name)
+        for method in methods:
+            for lam in lambdas:
+                if progress:
+                    progress(f"{method}-lambda{lam:g}")
+
+    for name, image, target in runs.correctly_classified(skipped):
         results.images.append(name)
         results.targets.append(target)
         for method in methods:
             for lam in lambdas:
                 key = f"{method}-lambda{lam:g}"
-                finished = stores[method].load(name, key, target, pixels) if method in stores else None
-                if finished is None:
-                    start = time.perf_counter()
-                    quality = mask_quality(clf, method, image, target, lam, options[method], samples, seed)
-                    finished = {**quality, "seconds": time.perf_counter() - start}
-                    if method in stores:
-                        stores[method].save(name, key, target, pixels, **finished)
+                compute = partial(mask_quality, clf, method, image, target, lam, options[method], samples, seed)
+                finished = runs.result(method, key, name, image, target, compute)
                 results.add(method, lam, float(finished["distortion"]), float(finished["sparsity"]),
                             float(finished["seconds"]))
                 if progress:

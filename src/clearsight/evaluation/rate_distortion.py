@@ -24,16 +24,15 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
-from ..checkpoints import pixel_digest
 from ..errors import MethodError
 from ..explanation import Explanation
 from ..methods.rde import (
@@ -43,7 +42,8 @@ from ..methods.rde import (
     WaveletRepresentation,
     representation_from_settings,
 )
-from .curves import CurveStore, auc, write_curve_table
+from .curves import auc, write_curve_table
+from .runs import StoredRuns
 
 Figure = Literal["keep", "randomize"]
 FIGURES: tuple[str, ...] = ("keep", "randomize")
@@ -239,39 +239,29 @@ def evaluate_rate_distortion(clf, images: Sequence[torch.Tensor], labels: Sequen
     by everything that changes them); images are then told apart by ``names``, which must be unique.
     """
     figure = check_figure(figure)
-    names = list(names) if names is not None else [f"image{i}" for i in range(len(images))]
-    if store is not None and len(set(names)) != len(names):
-        raise MethodError("image names must be unique when finished curves are stored")
     options = {m: dict((method_options or {}).get(m, {})) for m in methods}
     results = DistortionResults(figure=figure, settings={
         "model": clf.name, "metric": "l2 distance of softmax vectors", "points": points, "seed": seed,
         "draws": draws, "methods": list(methods), "unit": "component"})
-    stores = {m: CurveStore(store, {**results.settings, "methods": m, "curve": results.name,
-                                    "weights": clf.weights_digest(), "options": options[m],
-                                    "size": list(images[0].shape[-2:]) if images else None})
-              for m in methods} if store is not None else {}
-    for image, label, name in zip(images, labels, names):
-        image = image.to(clf.device)
-        predicted = int(clf.logits(image[None])[0].argmax())
-        if label is not None and predicted != int(label):
-            results.skipped.append(name)
-            for m in methods:
-                if progress:
-                    progress(m)
-            continue
-        target = predicted if label is None else int(label)
-        pixels = pixel_digest(image) if stores else ""
+    runs = StoredRuns(clf, images, labels, names, methods, options, store, {**results.settings, "curve": results.name})
+
+    def skipped(name: str) -> None:
+        results.skipped.append(name)
+        for m in methods:
+            if progress:
+                progress(m)
+
+    for name, image, target in runs.correctly_classified(skipped):
         results.images.append(name)
         results.targets.append(target)
         for method in methods:
-            finished = stores[method].load(name, method, target, pixels) if method in stores else None
-            if finished is None:
-                start = time.perf_counter()
-                curve = method_curve(method, clf, image, target, figure, options[method], points, seed, draws)
-                finished = {"scores": curve, "seconds": time.perf_counter() - start}
-                if method in stores:
-                    stores[method].save(name, method, target, pixels, **finished)
+            compute = partial(_curve_arrays, method, clf, image, target, figure, options[method], points, seed, draws)
+            finished = runs.result(method, method, name, image, target, compute)
             results.add(method, finished["scores"], float(finished["seconds"]))
             if progress:
                 progress(method)
     return results
+
+
+def _curve_arrays(*args: Any) -> dict[str, np.ndarray]:
+    return {"scores": method_curve(*args)}
