@@ -135,14 +135,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "top x%% while randomising the rest, or randomise the top x%%, for x = 0..100; writes "
                         "rd-FIGURE_mean.csv, _std.csv, _normalized.csv, rd-FIGURE.json and rd-FIGURE.png. With --curve "
                         "lambda-sweep: explain each image with cartoonx and pixel-rde at every --lambdas value and "
-                        "measure each final mask's distortion and sparsity; writes lambda_sweep.csv/.json/.png.")
-    ev.add_argument("--curve", choices=["insertion", "deletion", *RD_CURVES, "lambda-sweep"], default="insertion",
-                    help="default insertion; rd-keep / rd-randomize: rate-distortion curves (l2 of softmax vectors); "
-                    "lambda-sweep: distortion and sparsity of RDE masks against lambda_k")
+                        "measure each final mask's distortion and sparsity; writes lambda_sweep.csv/.json/.png. "
+                        "With --curve inits: explain each image from every --inits initialisation and compare the "
+                        "loss curves and final objectives; writes inits.csv, inits_loss.csv, inits.json and inits.png.")
+    ev.add_argument("--curve", choices=["insertion", "deletion", *RD_CURVES, "lambda-sweep", "inits"],
+                    default="insertion", help="default insertion; rd-keep / rd-randomize: rate-distortion curves "
+                    "(l2 of softmax vectors); lambda-sweep: distortion and sparsity of RDE masks against lambda_k; "
+                    "inits: RDE loss curves from several mask initialisations")
     ev.add_argument("--methods",
                     help=f"comma-separated method names (default: insertion/deletion {DEFAULT_CURVE_METHODS}, the six "
                     f"of the MoXI paper; rate-distortion {DEFAULT_RD_METHODS}: random-* rank at random; lambda-sweep "
-                    "cartoonx,pixel-rde)")
+                    "cartoonx,pixel-rde; inits: cartoonx, one method)")
     ev.add_argument("--images", required=True, metavar="DIR", help="folder of images")
     ev.add_argument("--labels", metavar="CSV", help="CSV with 'file' and 'class_index' columns; without it the "
                     "model's predictions are the labels; misclassified images are skipped")
@@ -154,12 +157,15 @@ def build_parser() -> argparse.ArgumentParser:
                     "interrupted evaluation resumes where it stopped)")
     _add_model_args(ev)
     _add_patch_game_args(ev.add_argument_group("patch game and Shapley options"))
-    rd = ev.add_argument_group("rate-distortion and lambda-sweep options")
+    rd = ev.add_argument_group("rate-distortion, lambda-sweep and inits options")
     rd.add_argument("--steps", type=int, help="cartoonx/pixel-rde: optimisation steps (default: their default's)")
     rd.add_argument("--lambda", dest="lambda_k", type=float, help="cartoonx/pixel-rde: sparsity weight lambda_k "
                     "(rate-distortion curves; the lambda sweep takes --lambdas)")
     rd.add_argument("--lambdas", default="4,8,16,32,64",
                     help="lambda-sweep: comma-separated lambda_k values (default 4,8,16,32,64, as the reproduction)")
+    rd.add_argument("--inits", default="ones,random,preoptimize,foreground,foreground+preoptimize",
+                    help="inits: comma-separated initialisations, each INIT or INIT+preoptimize (default ones,random,"
+                    "preoptimize,foreground,foreground+preoptimize; foreground uses GrabCut, the grabcut extra)")
     rd.add_argument("--draws", type=int, default=1, help="noise realisations averaged per curve or per mask "
                     "evaluation (default 1, as the reproduction)")
     ev.set_defaults(func=cmd_evaluate)
@@ -323,14 +329,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     _seed_everything(args.seed)
     rate_distortion = args.curve in RD_CURVES
-    default = ("cartoonx,pixel-rde" if args.curve == "lambda-sweep" else
-               DEFAULT_RD_METHODS if rate_distortion else DEFAULT_CURVE_METHODS)
-    methods = [m.strip() for m in (args.methods or default).split(",") if m.strip()]
+    default = {"lambda-sweep": "cartoonx,pixel-rde", "inits": "cartoonx"}.get(
+        args.curve, DEFAULT_RD_METHODS if rate_distortion else DEFAULT_CURVE_METHODS)
+    methods = _names(args.methods or default)
     options = _evaluate_options(args, methods)
     if args.curve == "lambda-sweep":  # fail now, not after the first explanations
         from .evaluation.lambda_sweep import check_sweep
 
         check_sweep(methods, _lambdas(args.lambdas), args.draws)
+    if args.curve == "inits":
+        from .evaluation.initialisations import check_inits
+
+        if len(methods) != 1:
+            from .errors import MethodError
+
+            raise MethodError(f"--curve inits compares initialisations of one method; got {', '.join(methods)}")
+        check_inits(_names(args.inits), options.get(methods[0], {}))
     for m in methods:  # unknown names and options fail now, not after an hour
         if m in RANDOM_METHODS and not rate_distortion:
             from .errors import MethodError
@@ -351,8 +365,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         import shutil
 
         shutil.rmtree(store)
-    run = (_evaluate_lambda_sweep if args.curve == "lambda-sweep" else
-           _evaluate_rate_distortion if rate_distortion else _evaluate_insertion_deletion)
+    run = {"lambda-sweep": _evaluate_lambda_sweep, "inits": _evaluate_inits}.get(
+        args.curve, _evaluate_rate_distortion if rate_distortion else _evaluate_insertion_deletion)
     return run(args, clf, images, [labels.get(p.name) for p in paths], [p.name for p in paths], methods, options,
                store)
 
@@ -378,6 +392,30 @@ def _evaluate_lambda_sweep(args, clf, images, labels, names, methods, options, s
             print(f"  {m:10s} lambda {lam:5g}: distortion {d:.4f}, sparsity {sp:.4f}")
     print(f"table: {written['csv']}  figure: {written['png']}")
     return 0
+
+
+def _evaluate_inits(args, clf, images, labels, names, methods, options, store) -> int:
+    import numpy as np
+    from tqdm import tqdm
+
+    from .evaluation.initialisations import evaluate_initialisations
+
+    inits = _names(args.inits)
+    with tqdm(total=len(images) * len(inits), desc="initialisations", unit="run", file=sys.stderr) as bar:
+        results = evaluate_initialisations(
+            clf, images, labels, methods[0], inits, names=names, options=options.get(methods[0], {}),
+            progress=lambda v: (bar.set_postfix_str(v), bar.update()), store=store)
+    written = results.save(args.out)
+    print(f"{len(results.images)} images evaluated, {len(results.skipped)} skipped (misclassified)")
+    for v in results.loss:
+        print(f"  {v:24s} objective {np.mean(results.objective[v]):.5f}, {np.mean(results.steps[v]):.0f} steps, "
+              f"{np.mean(results.seconds[v]):.1f} s per image")
+    print(f"table: {written['csv']}  figure: {written['png']}")
+    return 0
+
+
+def _names(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
 
 
 def _lambdas(text: str) -> list[float]:

@@ -1,5 +1,6 @@
 """Faithfulness measures: insertion/deletion curves (per-image score, dataset accuracy, AUC), rate-distortion
-curves of RDE masks and saliency maps (mean distortion over images) and the RDE lambda sweep."""
+curves of RDE masks and saliency maps (mean distortion over images), and the RDE experiments of the CartoonX
+reproduction: the lambda sweep and the comparison of mask initialisations."""
 
 from .curves import (
     CurveResults,
@@ -12,6 +13,7 @@ from .curves import (
     read_labels,
     saliency_order,
 )
+from .initialisations import InitResults, evaluate_initialisations
 from .lambda_sweep import LambdaSweepResults, evaluate_lambda_sweep
 from .rate_distortion import (
     DistortionResults,
@@ -24,8 +26,8 @@ from .rate_distortion import (
 from .runs import CurveStore, StoredRuns
 
 __all__ = [
-    "CurveResults", "CurveStore", "DistortionResults", "LambdaSweepResults", "auc", "distortion_curve",
-    "evaluate_curves", "evaluate_lambda_sweep", "evaluate_rate_distortion", "explanation_relevance", "image_curve",
-    "method_curve", "method_order", "order_coalitions", "patch_scores", "read_labels", "relevance_order",
-    "saliency_order", "StoredRuns",
+    "CurveResults", "CurveStore", "DistortionResults", "InitResults", "LambdaSweepResults", "StoredRuns", "auc",
+    "distortion_curve", "evaluate_curves", "evaluate_initialisations", "evaluate_lambda_sweep",
+    "evaluate_rate_distortion", "explanation_relevance", "image_curve", "method_curve", "method_order",
+    "order_coalitions", "patch_scores", "read_labels", "relevance_order", "saliency_order",
 ]

@@ -16,13 +16,20 @@ import torch
 from ..errors import InputShapeError, MethodError
 
 
-def grabcut(image: torch.Tensor, iterations: int = 3, seed: int = 0) -> torch.Tensor:
-    """Binary ``(H,W)`` foreground of a ``(3,H,W)`` image in [0,1] by GrabCut (1 = definite/probable fg)."""
+def require_grabcut() -> None:
+    """Fail with the install hint when OpenCV (the ``grabcut`` extra) is missing: callers about to run many
+    explanations check first instead of failing at the first ``foreground`` one."""
     try:
-        import cv2
+        import cv2  # noqa: F401
     except ImportError:
         raise MethodError("init 'foreground' without a mask needs OpenCV for GrabCut: "
                           "pip install 'clearsight[grabcut]', or pass foreground_mask") from None
+
+
+def grabcut(image: torch.Tensor, iterations: int = 3, seed: int = 0) -> torch.Tensor:
+    """Binary ``(H,W)`` foreground of a ``(3,H,W)`` image in [0,1] by GrabCut (1 = definite/probable fg)."""
+    require_grabcut()
+    import cv2
     h, w = image.shape[-2:]
     if h < 8 or w < 8:
         raise InputShapeError(f"GrabCut needs an image of at least 8x8 pixels, got {h}x{w}")

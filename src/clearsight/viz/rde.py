@@ -6,6 +6,10 @@ colour cartoon (``render="color"``) is shown as an RGB image.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -42,14 +46,26 @@ def loss_figure(explanation: Explanation) -> plt.Figure:
     if "loss" not in hist or not len(hist["loss"]):
         raise ValueError("this explanation has no loss history")
     lam = float(explanation.settings.get("lambda_k", 1.0))
-    steps = np.arange(len(hist["loss"]))
+    return loss_curves_figure({"loss": hist["loss"], "distortion": hist["distortion"],
+                               f"{lam:g} x sparsity": lam * np.asarray(hist["sparsity"])},
+                              f"{explanation.method}: {explanation.target_name}")
+
+
+def loss_curves_figure(curves: Mapping[str, np.ndarray], title: str) -> plt.Figure:
+    """One line per named curve against the optimisation step, on a log scale."""
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(steps, hist["loss"], label="loss")
-    ax.plot(steps, hist["distortion"], label="distortion")
-    ax.plot(steps, lam * np.asarray(hist["sparsity"]), label=f"{lam:g} x sparsity")
+    for name, values in curves.items():
+        ax.plot(np.arange(len(values)), values, label=name)
     ax.set_yscale("log")
     ax.set_xlabel("step")
-    ax.set_title(f"{explanation.method}: {explanation.target_name}", fontsize=10)
+    ax.set_title(title, fontsize=10)
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def save_loss_curves_figure(curves: Mapping[str, np.ndarray], path: str | os.PathLike, title: str) -> Path:
+    """Draw and save :func:`loss_curves_figure` as PNG."""
+    from .overlay import save_figure
+
+    return save_figure(loss_curves_figure(curves, title), path)
