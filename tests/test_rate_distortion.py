@@ -151,3 +151,4 @@ def test_cli_rate_distortion(tmp_path, one_photo_folder):
     assert (out / "rd-randomize.png").exists() and len(list((out / "runs").rglob("*.npz"))) == 2
     assert main(["evaluate", "--curve", "insertion", "--methods", "random-pixel", "--images", str(folder),
                  *model]) == 2  # a rate-distortion baseline has no patch order
+    assert main(["evaluate", "--curve", "rd-keep", "--draws", "0", "--images", str(folder), *model]) == 2

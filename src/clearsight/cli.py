@@ -333,6 +333,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         args.curve, DEFAULT_RD_METHODS if rate_distortion else DEFAULT_CURVE_METHODS)
     methods = _names(args.methods or default)
     options = _evaluate_options(args, methods)
+    if args.draws < 1:
+        from .errors import MethodError
+
+        raise MethodError(f"--draws is the number of noise realisations averaged (at least 1); got {args.draws}")
     if args.curve == "lambda-sweep":  # fail now, not after the first explanations
         from .evaluation.lambda_sweep import check_sweep
 
