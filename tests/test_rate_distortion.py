@@ -152,3 +152,25 @@ def test_cli_rate_distortion(tmp_path, one_photo_folder):
     assert main(["evaluate", "--curve", "insertion", "--methods", "random-pixel", "--images", str(folder),
                  *model]) == 2  # a rate-distortion baseline has no patch order
     assert main(["evaluate", "--curve", "rd-keep", "--draws", "0", "--images", str(folder), *model]) == 2
+
+
+def test_compare_overlays_the_curves_of_several_runs(tmp_path):
+    from clearsight.cli import main
+
+    curve = np.linspace(0.8, 0.0, 101)
+    for model, figure in (("cnn", "keep"), ("vit", "keep"), ("vit", "randomize")):
+        results = DistortionResults(figure=figure, images=["a"], settings={"model": model},
+                                    curves={"cartoonx": [curve], "random-wavelet": [np.full(101, 0.8)]})
+        results.save(tmp_path / f"{model}-{figure}")
+    saved = DistortionResults(figure="keep", curves={"cartoonx": [curve]}).normalized("cartoonx")
+    import json
+
+    meta = json.loads((tmp_path / "cnn-keep" / "rd-keep.json").read_text())
+    np.testing.assert_allclose(meta["normalized"]["cartoonx"], saved)
+    out = tmp_path / "both.png"
+    assert main(["compare", str(tmp_path / "cnn-keep" / "rd-keep.json"), str(tmp_path / "vit-keep" / "rd-keep.json"),
+                 "--normalized", "--out", str(out)]) == 0 and out.exists()
+    assert main(["compare", str(tmp_path / "cnn-keep" / "rd-keep.json"),
+                 str(tmp_path / "vit-randomize" / "rd-randomize.json"), "--out", str(out)]) == 2  # two figures
+    (tmp_path / "other.json").write_text("{}")
+    assert main(["compare", str(tmp_path / "other.json"), "--out", str(out)]) == 2

@@ -1,4 +1,4 @@
-"""The ``clearsight`` command line: ``explain``, ``models``, ``demo`` (and ``evaluate``).
+"""The ``clearsight`` command line: ``explain``, ``evaluate``, ``compare``, ``models`` and ``demo``.
 
 User mistakes (a bad file, an unknown model or method, rollout on a CNN, a class out of range) print one
 line, ``clearsight: error: ...``, and exit with status 2; Ctrl-C exits with 130. Results already written
@@ -169,6 +169,16 @@ def build_parser() -> argparse.ArgumentParser:
     rd.add_argument("--draws", type=int, default=1, help="noise realisations averaged per curve or per mask "
                     "evaluation (default 1, as the reproduction)")
     ev.set_defaults(func=cmd_evaluate)
+
+    co = sub.add_parser("compare", help="plot the rate-distortion curves of several evaluate runs together",
+                        description="One figure of the mean curves in several rd-keep.json (or rd-randomize.json) "
+                        "files written by 'clearsight evaluate', e.g. a CNN's and a ViT's, labelled model: method.")
+    co.add_argument("results", nargs="+", metavar="RESULT_JSON", help="rd-keep.json / rd-randomize.json files")
+    co.add_argument("--normalized", action="store_true",
+                    help="plot in %% of each curve's fully randomised end (the reproduction's ViT figure)")
+    co.add_argument("--out", default=f"{DEFAULT_OUT}/compare.png",
+                    help=f"figure path (default {DEFAULT_OUT}/compare.png)")
+    co.set_defaults(func=cmd_compare)
 
     mo = sub.add_parser("models", help="list the built-in model and the supported model specs")
     mo.set_defaults(func=cmd_models)
@@ -484,6 +494,13 @@ def _evaluate_rate_distortion(args, clf, images, labels, names, methods, options
         print(f"  {method:14s} area under the mean distortion {value:.4f} ({better} is better)  "
               f"({results.seconds[method]:.1f} s)")
     print(f"curves: {written['mean']}  figure: {written['png']}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .evaluation.rate_distortion import compare_figure
+
+    print(f"figure: {compare_figure(args.results, args.out, args.normalized)}")
     return 0
 
 

@@ -217,7 +217,9 @@ class DistortionResults:
                  for kind in ("mean", "std", "normalized")}
         paths["json"] = out / f"{self.name}.json"
         meta = {"figure": self.figure, "images": self.images, "targets": self.targets, "skipped": self.skipped,
-                "areas": self.areas(), "seconds": self.seconds, "settings": self.settings}
+                "areas": self.areas(), "seconds": self.seconds, "settings": self.settings,
+                "mean": {m: self.mean(m).tolist() for m in self.methods},
+                "normalized": {m: self.normalized(m).tolist() for m in self.methods}}
         paths["json"].write_text(json.dumps(meta, indent=2, default=str))
         verb = "kept (the rest randomised)" if self.figure == "keep" else "randomised"
         paths["png"] = save_curve_figure({m: self.mean(m) for m in self.methods}, self.name, out / f"{self.name}.png",
@@ -265,3 +267,33 @@ def evaluate_rate_distortion(clf, images: Sequence[torch.Tensor], labels: Sequen
 
 def _curve_arrays(*args: Any) -> dict[str, np.ndarray]:
     return {"scores": method_curve(*args)}
+
+
+def compare_figure(results: Sequence[str | Path], out: str | Path, normalized: bool = False) -> Path:
+    """One figure of the mean curves of several ``rd-FIGURE.json`` files (e.g. one per model, for the
+    reproduction's CNN-vs-ViT figure), each line labelled ``model: method``; ``normalized`` plots the
+    curves in % of their fully randomised end (:meth:`DistortionResults.normalized`)."""
+    from ..errors import ImageError
+    from ..viz.curves import save_curve_figure
+
+    curves: dict[str, np.ndarray] = {}
+    figures = set()
+    for path in map(Path, results):
+        try:
+            meta = json.loads(path.read_text())
+            group = meta["normalized" if normalized else "mean"]
+            model, figure = meta["settings"]["model"], meta["figure"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise ImageError(f"{path} is not a rate-distortion result (rd-keep.json or rd-randomize.json "
+                             "written by clearsight evaluate)") from None
+        figures.add(figure)
+        for method, values in group.items():
+            curves[f"{model}: {method}"] = np.asarray(values, dtype=float)
+    if len(figures) > 1:
+        raise MethodError("these results mix rd-keep and rd-randomize curves; compare one figure at a time")
+    figure = figures.pop() if figures else "keep"
+    verb = "kept (the rest randomised)" if figure == "keep" else "randomised"
+    return save_curve_figure(curves, f"rd-{figure}", out,
+                             ylabel="normalized distortion [%]" if normalized else "distortion (l2 of softmax)",
+                             xlabel=f"% of components {verb}, most relevant first",
+                             title=f"rate-distortion ({figure}), {len(results)} results")
