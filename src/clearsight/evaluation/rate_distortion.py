@@ -122,7 +122,7 @@ def distortion_curve(clf, image: torch.Tensor, representation: Representation, o
         bands = representation.analyze(image)
         shapes = [tuple(b.shape[1:]) for b in bands]
         total = sum(math.prod(s) for s in shapes)
-        order = torch.as_tensor(order, dtype=torch.long).reshape(-1)
+        order = torch.as_tensor(order, dtype=torch.long).reshape(-1).cpu()
         if order.numel() != total or not torch.equal(torch.sort(order).values, torch.arange(total)):
             raise MethodError(f"an ordering must list each of the {total} {representation.name} components once")
         ranks = torch.empty(total, dtype=torch.long)
