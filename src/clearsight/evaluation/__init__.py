@@ -19,6 +19,7 @@ from .rate_distortion import (
     DistortionResults,
     distortion_curve,
     evaluate_rate_distortion,
+    explanation_ranking,
     explanation_relevance,
     method_curve,
     relevance_order,
@@ -28,6 +29,6 @@ from .runs import CurveStore, StoredRuns
 __all__ = [
     "CurveResults", "CurveStore", "DistortionResults", "InitResults", "LambdaSweepResults", "StoredRuns", "auc",
     "distortion_curve", "evaluate_curves", "evaluate_initialisations", "evaluate_lambda_sweep",
-    "evaluate_rate_distortion", "explanation_relevance", "image_curve", "method_curve", "method_order",
-    "order_coalitions", "patch_scores", "read_labels", "relevance_order", "saliency_order",
+    "evaluate_rate_distortion", "explanation_ranking", "explanation_relevance", "image_curve", "method_curve",
+    "method_order", "order_coalitions", "patch_scores", "read_labels", "relevance_order", "saliency_order",
 ]

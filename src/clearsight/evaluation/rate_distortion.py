@@ -105,6 +105,15 @@ def explanation_relevance(explanation: Explanation, representation: Representati
                       f"components ({', '.join(names)})")
 
 
+def explanation_ranking(explanation: Explanation, size: Sequence[int], seed: int = 0
+                        ) -> tuple[Representation, torch.Tensor]:
+    """The domain an explanation ranks and its components in relevance order (seeded ties): the arguments
+    :func:`distortion_curve` takes for that explanation."""
+    representation = explanation_representation(explanation)
+    relevance = explanation_relevance(explanation, representation, (int(size[0]), int(size[1])))
+    return representation, relevance_order(relevance, seed)
+
+
 @torch.no_grad()
 def distortion_curve(clf, image: torch.Tensor, representation: Representation, order: torch.Tensor,
                      figure: Figure = "keep", points: int = POINTS, seed: int = 0, draws: int = 1) -> np.ndarray:
@@ -158,8 +167,7 @@ def method_curve(method: str, clf, image: torch.Tensor, target: int, figure: Fig
         from ..methods import build_explainer
 
         explanation = build_explainer(method, options).explain(clf, image, target)
-        representation = explanation_representation(explanation)
-        order = relevance_order(explanation_relevance(explanation, representation, size), seed)
+        representation, order = explanation_ranking(explanation, size, seed)
     return distortion_curve(clf, image, representation, order, figure, points, seed, draws)
 
 
