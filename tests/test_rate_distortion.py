@@ -158,19 +158,26 @@ def test_compare_overlays_the_curves_of_several_runs(tmp_path):
     from clearsight.cli import main
 
     curve = np.linspace(0.8, 0.0, 101)
-    for model, figure in (("cnn", "keep"), ("vit", "keep"), ("vit", "randomize")):
-        results = DistortionResults(figure=figure, images=["a"], settings={"model": model},
-                                    curves={"cartoonx": [curve], "random-wavelet": [np.full(101, 0.8)]})
+    for model, figure, images in (("cnn", "keep", ["a", "b"]), ("vit", "keep", ["b"]), ("vit", "randomize", ["a"])):
+        results = DistortionResults(figure=figure, images=images, targets=[0] * len(images), settings={"model": model},
+                                    curves={"cartoonx": [curve * (i + 1) for i in range(len(images))],
+                                            "random-wavelet": [np.full(101, 0.8)] * len(images)})
         results.save(tmp_path / f"{model}-{figure}")
-    saved = DistortionResults(figure="keep", curves={"cartoonx": [curve]}).normalized("cartoonx")
+    loaded = DistortionResults.load(tmp_path / "cnn-keep" / "rd-keep.json")
+    np.testing.assert_allclose(loaded.mean("cartoonx"), curve * 1.5, rtol=1e-6)
+    np.testing.assert_allclose(loaded.restricted(["b"]).mean("cartoonx"), curve * 2, rtol=1e-6)
+    saved = DistortionResults(figure="keep", curves={"cartoonx": [curve, 2 * curve]}).normalized("cartoonx")
     import json
 
     meta = json.loads((tmp_path / "cnn-keep" / "rd-keep.json").read_text())
     np.testing.assert_allclose(meta["normalized"]["cartoonx"], saved)
     out = tmp_path / "both.png"
     assert main(["compare", str(tmp_path / "cnn-keep" / "rd-keep.json"), str(tmp_path / "vit-keep" / "rd-keep.json"),
-                 "--normalized", "--out", str(out)]) == 0 and out.exists()
+                 "--normalized", "--common-images", "--out", str(out)]) == 0 and out.exists()
     assert main(["compare", str(tmp_path / "cnn-keep" / "rd-keep.json"),
                  str(tmp_path / "vit-randomize" / "rd-randomize.json"), "--out", str(out)]) == 2  # two figures
+    DistortionResults(figure="keep", images=["c"], targets=[0], curves={"cartoonx": [curve]}).save(tmp_path / "c")
+    assert main(["compare", str(tmp_path / "vit-keep" / "rd-keep.json"), str(tmp_path / "c" / "rd-keep.json"),
+                 "--common-images", "--out", str(out)]) == 2  # no image in common
     (tmp_path / "other.json").write_text("{}")
     assert main(["compare", str(tmp_path / "other.json"), "--out", str(out)]) == 2

@@ -176,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("results", nargs="+", metavar="RESULT_JSON", help="rd-keep.json / rd-randomize.json files")
     co.add_argument("--normalized", action="store_true",
                     help="plot in %% of each curve's fully randomised end (the reproduction's ViT figure)")
+    co.add_argument("--common-images", action="store_true",
+                    help="average over the images present in every result only (e.g. those both models classified "
+                    "correctly)")
     co.add_argument("--out", default=f"{DEFAULT_OUT}/compare.png",
                     help=f"figure path (default {DEFAULT_OUT}/compare.png)")
     co.set_defaults(func=cmd_compare)
@@ -500,7 +503,7 @@ def _evaluate_rate_distortion(args, clf, images, labels, names, methods, options
 def cmd_compare(args: argparse.Namespace) -> int:
     from .evaluation.rate_distortion import compare_figure
 
-    print(f"figure: {compare_figure(args.results, args.out, args.normalized)}")
+    print(f"figure: {compare_figure(args.results, args.out, args.normalized, args.common_images)}")
     return 0
 
 

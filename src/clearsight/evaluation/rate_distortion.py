@@ -209,6 +209,29 @@ class DistortionResults:
         reference = y[-1] if y.max() - y[-1] < 0.1 else y[0]
         return y / reference * 100 if reference > 0 else np.full_like(y, np.nan)
 
+    @classmethod
+    def load(cls, path: str | Path) -> DistortionResults:
+        """Read the ``rd-FIGURE.json`` that :meth:`save` wrote (per-image curves included)."""
+        from ..errors import ImageError
+
+        try:
+            meta = json.loads(Path(path).read_text())
+            return cls(figure=check_figure(meta["figure"]), images=list(meta["images"]),
+                       targets=list(meta["targets"]), skipped=list(meta["skipped"]),
+                       curves={m: [np.asarray(c, dtype=np.float32) for c in v] for m, v in meta["curves"].items()},
+                       seconds=dict(meta["seconds"]), settings=dict(meta["settings"]))
+        except (OSError, ValueError, KeyError, TypeError, MethodError):
+            raise ImageError(f"{path} is not a rate-distortion result (rd-keep.json or rd-randomize.json "
+                             "written by clearsight evaluate)") from None
+
+    def restricted(self, images: Sequence[str]) -> DistortionResults:
+        """The same results over the given images only (in this result's order)."""
+        keep = [i for i, name in enumerate(self.images) if name in set(images)]
+        return DistortionResults(figure=self.figure, images=[self.images[i] for i in keep],
+                                 targets=[self.targets[i] for i in keep], skipped=self.skipped,
+                                 curves={m: [c[i] for i in keep] for m, c in self.curves.items()},
+                                 seconds=self.seconds, settings=self.settings)
+
     def areas(self) -> dict[str, float]:
         """Area under each mean curve over x in [0,1]: lower is better for ``keep`` (the kept components
         carry the prediction), higher for ``randomize`` (randomising them destroys it)."""
@@ -227,7 +250,8 @@ class DistortionResults:
         meta = {"figure": self.figure, "images": self.images, "targets": self.targets, "skipped": self.skipped,
                 "areas": self.areas(), "seconds": self.seconds, "settings": self.settings,
                 "mean": {m: self.mean(m).tolist() for m in self.methods},
-                "normalized": {m: self.normalized(m).tolist() for m in self.methods}}
+                "normalized": {m: self.normalized(m).tolist() for m in self.methods},
+                "curves": {m: [c.tolist() for c in self.curves[m]] for m in self.methods}}
         paths["json"].write_text(json.dumps(meta, indent=2, default=str))
         verb = "kept (the rest randomised)" if self.figure == "keep" else "randomised"
         paths["png"] = save_curve_figure({m: self.mean(m) for m in self.methods}, self.name, out / f"{self.name}.png",
@@ -277,31 +301,29 @@ def _curve_arrays(*args: Any) -> dict[str, np.ndarray]:
     return {"scores": method_curve(*args)}
 
 
-def compare_figure(results: Sequence[str | Path], out: str | Path, normalized: bool = False) -> Path:
+def compare_figure(results: Sequence[str | Path], out: str | Path, normalized: bool = False,
+                   common_images: bool = False) -> Path:
     """One figure of the mean curves of several ``rd-FIGURE.json`` files (e.g. one per model, for the
-    reproduction's CNN-vs-ViT figure), each line labelled ``model: method``; ``normalized`` plots the
-    curves in % of their fully randomised end (:meth:`DistortionResults.normalized`)."""
-    from ..errors import ImageError
+    reproduction's CNN-vs-ViT figure), each line labelled ``model: method``. ``normalized`` plots the curves
+    in % of their fully randomised end (:meth:`DistortionResults.normalized`); ``common_images`` averages
+    over the images every result kept (those all models classified correctly, as the reproduction did)."""
     from ..viz.curves import save_curve_figure
 
-    curves: dict[str, np.ndarray] = {}
-    figures = set()
-    for path in map(Path, results):
-        try:
-            meta = json.loads(path.read_text())
-            group = meta["normalized" if normalized else "mean"]
-            model, figure = meta["settings"]["model"], meta["figure"]
-        except (OSError, ValueError, KeyError, TypeError):
-            raise ImageError(f"{path} is not a rate-distortion result (rd-keep.json or rd-randomize.json "
-                             "written by clearsight evaluate)") from None
-        figures.add(figure)
-        for method, values in group.items():
-            curves[f"{model}: {method}"] = np.asarray(values, dtype=float)
-    if len(figures) > 1:
+    loaded = [DistortionResults.load(path) for path in results]
+    if len({r.figure for r in loaded}) > 1:
         raise MethodError("these results mix rd-keep and rd-randomize curves; compare one figure at a time")
-    figure = figures.pop() if figures else "keep"
+    if common_images:
+        shared = set.intersection(*(set(r.images) for r in loaded)) if loaded else set()
+        if not shared:
+            raise MethodError("these results have no image in common")
+        loaded = [r.restricted(sorted(shared)) for r in loaded]
+    curves = {f"{r.settings.get('model', '?')}: {m}": (r.normalized(m) if normalized else r.mean(m))
+              for r in loaded for m in r.methods}
+    figure = loaded[0].figure if loaded else "keep"
     verb = "kept (the rest randomised)" if figure == "keep" else "randomised"
+    images = sorted({len(r.images) for r in loaded})
     return save_curve_figure(curves, f"rd-{figure}", out,
                              ylabel="normalized distortion [%]" if normalized else "distortion (l2 of softmax)",
                              xlabel=f"% of components {verb}, most relevant first",
-                             title=f"rate-distortion ({figure}), {len(results)} results")
+                             title=f"rate-distortion ({figure}), {len(loaded)} results, "
+                                   f"{'/'.join(map(str, images))} images")
