@@ -288,10 +288,10 @@ def cpu_has_bf16() -> bool:
 
 
 def resolve_precision(precision: str, clf: Classifier) -> str:
-    """``auto``: bf16 autocast only on CPUs that compute it natively, where it is the lever that makes the
-    default fast (3-5x per step); fp32 everywhere else. GPUs keep fp32: a default step of 5 samples is
-    bound by kernel launches there, so bf16 buys little, and the defaults' quality was measured in fp32
-    (``benchmarks/rde.py --bf16-gradients`` measures how far bf16 moves a step)."""
+    """``auto``: bf16 autocast only on CPUs that compute it natively, where it is the lever the issue measured
+    (3-5x per forward+backward); fp32 everywhere else. GPUs keep fp32 because the defaults' quality against
+    the paper preset was measured in fp32 only; ``precision="bf16"`` asks for it explicitly
+    (``benchmarks/rde.py --bf16-gradients`` measures how far bf16 moves a step's gradient)."""
     if precision == "auto":
         return "bf16" if clf.device.type == "cpu" and cpu_has_bf16() else "fp32"
     if precision not in ("fp32", "bf16"):
