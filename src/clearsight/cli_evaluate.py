@@ -1,0 +1,172 @@
+"""``clearsight evaluate``: insertion/deletion curves, rate-distortion curves, the lambda sweep and the
+mask-initialisation comparison over a folder of photos.
+
+Every check that can fail on the user's flags runs before the model is loaded or any explanation is spent;
+finished per-image results are kept in ``--out/runs`` so that running the same command again resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from .cli import DEFAULT_CURVE_METHODS, DEFAULT_RD_METHODS, RD_CURVES, _load, _seed_everything
+from .errors import MethodError
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from .evaluation import read_labels
+    from .evaluation.rate_distortion import RANDOM_METHODS
+    from .io import list_images
+    from .methods import build_explainer
+
+    _seed_everything(args.seed)
+    rate_distortion = args.curve in RD_CURVES
+    default = {"lambda-sweep": "cartoonx,pixel-rde", "inits": "cartoonx"}.get(
+        args.curve, DEFAULT_RD_METHODS if rate_distortion else DEFAULT_CURVE_METHODS)
+    methods = _names(args.methods or default)
+    options = _evaluate_options(args, methods)
+    if args.draws < 1:
+        raise MethodError(f"--draws is the number of noise realisations averaged (at least 1); got {args.draws}")
+    if args.curve == "lambda-sweep":  # fail now, not after the first explanations
+        from .evaluation.lambda_sweep import check_sweep
+
+        check_sweep(methods, _lambdas(args.lambdas), args.draws)
+    if args.curve == "inits":
+        from .evaluation.initialisations import check_inits
+
+        if len(methods) != 1:
+            raise MethodError(f"--curve inits compares initialisations of one method; got {', '.join(methods)}")
+        check_inits(_names(args.inits), options.get(methods[0], {}))
+    for m in methods:  # unknown names and options fail now, not after an hour
+        if m in RANDOM_METHODS and not rate_distortion:
+            raise MethodError(f"{m} is a rate-distortion baseline; use it with --curve rd-keep or rd-randomize")
+        if m not in RANDOM_METHODS:
+            build_explainer(m, options.get(m))
+    paths = list_images(args.images)[: args.limit]
+    clf = _load(args)
+    if not getattr(clf, "is_token_model", False) and "rollout" in methods:
+        raise MethodError(f"rollout needs a Vision Transformer; {clf.name} is not one (drop it from --methods)")
+    labels = read_labels(args.labels, clf) if args.labels else {}
+    images = [clf.prepare(p, size=args.size, resize=args.resize) for p in paths]
+    store = Path(args.out) / "runs"
+    if args.overwrite and store.exists():
+        import shutil
+
+        shutil.rmtree(store)
+    run = {"lambda-sweep": _evaluate_lambda_sweep, "inits": _evaluate_inits}.get(
+        args.curve, _evaluate_rate_distortion if rate_distortion else _evaluate_insertion_deletion)
+    return run(args, clf, images, [labels.get(p.name) for p in paths], [p.name for p in paths], methods, options,
+               store)
+
+
+def _evaluate_lambda_sweep(args, clf, images, labels, names, methods, options, store) -> int:
+    from tqdm import tqdm
+
+    from .evaluation.lambda_sweep import evaluate_lambda_sweep
+
+    lambdas = _lambdas(args.lambdas)
+    for m in methods:
+        options.get(m, {}).pop("lambda_k", None)  # the sweep sets lambda_k itself
+    total = len(images) * len(methods) * len(lambdas)
+    with tqdm(total=total, desc="lambda sweep", unit="run", file=sys.stderr) as bar:
+        results = evaluate_lambda_sweep(
+            clf, images, labels, methods, lambdas, names=names, method_options=options, samples=args.draws,
+            progress=lambda key: (bar.set_postfix_str(key), bar.update()), store=store)
+    written = results.save(args.out)
+    print(f"{len(results.images)} images evaluated, {len(results.skipped)} skipped (misclassified)")
+    for m in results.methods:
+        (dist, _), (spars, _) = results.summary(m, "distortion"), results.summary(m, "sparsity")
+        for lam, d, sp in zip(results.lambdas, dist, spars):
+            print(f"  {m:10s} lambda {lam:5g}: distortion {d:.4f}, sparsity {sp:.4f}")
+    print(f"table: {written['csv']}  figure: {written['png']}")
+    return 0
+
+
+def _evaluate_inits(args, clf, images, labels, names, methods, options, store) -> int:
+    import numpy as np
+    from tqdm import tqdm
+
+    from .evaluation.initialisations import evaluate_initialisations
+
+    inits = _names(args.inits)
+    with tqdm(total=len(images) * len(inits), desc="initialisations", unit="run", file=sys.stderr) as bar:
+        results = evaluate_initialisations(
+            clf, images, labels, methods[0], inits, names=names, options=options.get(methods[0], {}),
+            progress=lambda v: (bar.set_postfix_str(v), bar.update()), store=store)
+    written = results.save(args.out)
+    print(f"{len(results.images)} images evaluated, {len(results.skipped)} skipped (misclassified)")
+    for v in results.loss:
+        print(f"  {v:24s} objective {np.mean(results.objective[v]):.5f}, {np.mean(results.steps[v]):.0f} steps, "
+              f"{np.mean(results.seconds[v]):.1f} s per image")
+    print(f"table: {written['csv']}  figure: {written['png']}")
+    return 0
+
+
+def _names(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def _lambdas(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values:
+        raise MethodError(f"--lambdas takes comma-separated numbers, e.g. 4,8,16; got {text!r}")
+    return values
+
+
+def _evaluate_options(args: argparse.Namespace, methods: list[str]) -> dict[str, dict[str, Any]]:
+    """Per-method constructor options from ``evaluate``'s flags: the patch game's for MoXI, MoXI(-) and
+    Shapley, the schedule's for CartoonX and Pixel RDE."""
+    game = {"score": args.score, "absence": args.absence, "patch_size": args.patch_size}
+    shapley = {"rounds": args.rounds, "sampling": args.sampling, "seed": args.seed}
+    rde = {"steps": args.steps, "lambda_k": args.lambda_k, "seed": args.seed, "precision": args.precision}
+    options: dict[str, dict[str, Any]] = {}
+    for m in methods:
+        if m in ("moxi", "moxi-minus", "shapley"):
+            options[m] = {k: v for k, v in {**game, **(shapley if m == "shapley" else {})}.items() if v is not None}
+        elif m in ("cartoonx", "pixel-rde"):
+            options[m] = {k: v for k, v in rde.items() if v is not None}
+    return options
+
+
+def _evaluate_insertion_deletion(args, clf, images, labels, names, methods, options, store) -> int:
+    from tqdm import tqdm
+
+    from .evaluation import evaluate_curves
+
+    with tqdm(total=len(images) * len(methods), desc=f"{args.curve} curves", unit="run", file=sys.stderr) as bar:
+        results = evaluate_curves(
+            clf, images, labels, methods, args.curve, names=names, absence=args.absence,
+            score=args.score or "log-odds", method_options=options, patch_size=args.patch_size,
+            progress=lambda m: (bar.set_postfix_str(m), bar.update()), store=store)
+    written = results.save(args.out)
+    print(f"{len(results.images)} images evaluated, {len(results.skipped)} skipped (misclassified)")
+    for method, value in results.aucs().items():
+        print(f"  {method:12s} AUC {value:.4f}  ({results.seconds[method]:.1f} s)")
+    print(f"curves: {written['accuracy']}  figure: {written['png']}")
+    return 0
+
+
+def _evaluate_rate_distortion(args, clf, images, labels, names, methods, options, store) -> int:
+    from tqdm import tqdm
+
+    from .evaluation import evaluate_rate_distortion
+
+    figure = args.curve.removeprefix("rd-")
+    with tqdm(total=len(images) * len(methods), desc=f"{args.curve} curves", unit="run", file=sys.stderr) as bar:
+        results = evaluate_rate_distortion(
+            clf, images, labels, methods, figure, names=names, method_options=options, seed=args.seed,
+            draws=args.draws, progress=lambda m: (bar.set_postfix_str(m), bar.update()), store=store)
+    written = results.save(args.out)
+    print(f"{len(results.images)} images evaluated, {len(results.skipped)} skipped (misclassified)")
+    better = "lower" if figure == "keep" else "higher"
+    for method, value in results.areas().items():
+        print(f"  {method:14s} area under the mean distortion {value:.4f} ({better} is better)  "
+              f"({results.seconds[method]:.1f} s)")
+    print(f"curves: {written['mean']}  figure: {written['png']}")
+    return 0
