@@ -80,3 +80,19 @@ def test_cli_refuses_a_bad_sweep_before_loading_anything(tmp_path, capsys):
     assert "--lambdas takes comma-separated numbers" in capsys.readouterr().err
     assert main(["evaluate", "--curve", "lambda-sweep", "--methods", "gradcam", "--images", str(tmp_path)]) == 2
     assert "takes cartoonx and pixel-rde" in capsys.readouterr().err
+
+
+def test_evaluate_keeps_rde_state_beside_its_runs_without_changing_their_key(tiny_cnn, tmp_path):
+    """An RDE explanation cut off half-way resumes (its state is in --out/runs/.checkpoints), and where the
+    state lives never decides which finished results are reused."""
+    from clearsight.cli import build_parser
+    from clearsight.cli_evaluate import _evaluate_options
+    from clearsight.evaluation import StoredRuns
+
+    args = build_parser().parse_args(["evaluate", "--curve", "lambda-sweep", "--images", "x", "--out", str(tmp_path)])
+    options = _evaluate_options(args, ["cartoonx", "pixel-rde"])
+    assert options["cartoonx"]["checkpoint_dir"] == str(tmp_path / "runs" / ".checkpoints")
+    pics = [tiny_image(5)]
+    kept = StoredRuns(tiny_cnn, pics, [None], ["a"], ["cartoonx"], options, tmp_path, {})
+    plain = StoredRuns(tiny_cnn, pics, [None], ["a"], ["cartoonx"], {"cartoonx": {"seed": 0}}, tmp_path, {})
+    assert kept.stores["cartoonx"].folder == plain.stores["cartoonx"].folder

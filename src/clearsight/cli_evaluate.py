@@ -121,7 +121,8 @@ def _lambdas(text: str) -> list[float]:
 
 def _evaluate_options(args: argparse.Namespace, methods: list[str]) -> dict[str, dict[str, Any]]:
     """Per-method constructor options from ``evaluate``'s flags: the patch game's for MoXI, MoXI(-) and
-    Shapley, the schedule's for CartoonX and Pixel RDE."""
+    Shapley, the schedule's for CartoonX and Pixel RDE (which also keep their optimisation state in
+    ``--out/runs/.checkpoints``, so that even an explanation cut off half-way resumes)."""
     game = {"score": args.score, "absence": args.absence, "patch_size": args.patch_size}
     shapley = {"rounds": args.rounds, "sampling": args.sampling, "seed": args.seed}
     rde = {"steps": args.steps, "lambda_k": args.lambda_k, "seed": args.seed, "precision": args.precision}
@@ -131,6 +132,7 @@ def _evaluate_options(args: argparse.Namespace, methods: list[str]) -> dict[str,
             options[m] = {k: v for k, v in {**game, **(shapley if m == "shapley" else {})}.items() if v is not None}
         elif m in ("cartoonx", "pixel-rde"):
             options[m] = {k: v for k, v in rde.items() if v is not None}
+            options[m]["checkpoint_dir"] = str(Path(args.out) / "runs" / ".checkpoints")
     return options
 
 

@@ -69,6 +69,15 @@ class CurveStore:
         atomic_write(self.path(image, method), lambda f: np.savez(f, **stored))
 
 
+#: method options that change where a run keeps its state or what it prints, never its result
+NOT_RESULT_OPTIONS = ("checkpoint_dir", "progress")
+
+
+def result_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The options that decide a method's result (the key of its stored results)."""
+    return {k: v for k, v in options.items() if k not in NOT_RESULT_OPTIONS}
+
+
 class StoredRuns:
     """The images of an evaluation and, with a ``store`` folder, one :class:`CurveStore` per method.
 
@@ -85,7 +94,7 @@ class StoredRuns:
             raise MethodError("image names must be unique when finished results are stored")
         size = list(images[0].shape[-2:]) if len(images) else None
         self.stores = {m: CurveStore(store, {**settings, "methods": m, "weights": clf.weights_digest(),
-                                             "options": options.get(m, {}), "size": size})
+                                             "options": result_options(options.get(m, {})), "size": size})
                        for m in methods} if store is not None else {}
         self._pixels: dict[str, str] = {}
 
