@@ -32,7 +32,7 @@ import torch
 from ..errors import MethodError
 from ..explanation import Explanation
 from ..parts import Absence, PatchGame, PatchGrid, make_absence
-from .runs import StoredRuns
+from .runs import StoredRuns, skip_reporter
 
 Curve = Literal["insertion", "deletion"]
 GREEDY_METHODS = ("moxi", "moxi-minus")
@@ -202,7 +202,7 @@ def evaluate_curves(clf, images: Sequence[torch.Tensor], labels: Sequence[int | 
         "metric": "top-1 accuracy", "methods": list(methods)})
     runs = StoredRuns(clf, images, labels, names, methods, options, store,
                       {**results.settings, "curve": curve, "grid": list(grid.shape)})
-    for name, image, target in runs.correctly_classified(lambda name: _skip(results, name, methods, progress)):
+    for name, image, target in runs.correctly_classified(skip_reporter(results.skipped, methods, progress)):
         game = PatchGame(clf, image, target, score=score, absence=absence, grid=grid)
         results.settings.setdefault("steps", game.num_players)
         results.images.append(name)
@@ -221,13 +221,6 @@ def _method_curve(method: str, game: PatchGame, curve: Curve, options: dict[str,
     order = method_order(method, game.clf, game.image, game.target, curve, options, grid)
     values, preds = image_curve(game, order, curve)
     return {"scores": values.astype(np.float32), "predictions": preds}
-
-
-def _skip(results: CurveResults, name: str, methods: Sequence[str], progress: Callable[[str], None] | None) -> None:
-    results.skipped.append(name)
-    for m in methods:
-        if progress:
-            progress(m)
 
 
 def read_labels(path: str | Path, clf=None) -> dict[str, int]:

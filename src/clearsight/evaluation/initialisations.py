@@ -27,7 +27,7 @@ import torch
 from ..errors import MethodError
 from ..methods.rde import INITS
 from .curves import write_curve_table
-from .runs import StoredRuns
+from .runs import StoredRuns, skip_reporter
 
 DEFAULT_INITS: tuple[str, ...] = ("ones", "random", "preoptimize", "foreground", "foreground+preoptimize")
 RDE_METHODS: tuple[str, ...] = ("cartoonx", "pixel-rde")
@@ -148,13 +148,7 @@ def evaluate_initialisations(clf, images: Sequence[torch.Tensor], labels: Sequen
     runs = StoredRuns(clf, images, labels, names, [method], {method: options}, store,
                       {**results.settings, "curve": "initialisations"})
 
-    def skipped(name: str) -> None:
-        results.skipped.append(name)
-        for variant in inits:
-            if progress:
-                progress(variant)
-
-    for name, image, target in runs.correctly_classified(skipped):
+    for name, image, target in runs.correctly_classified(skip_reporter(results.skipped, inits, progress)):
         results.images.append(name)
         results.targets.append(target)
         for variant in inits:

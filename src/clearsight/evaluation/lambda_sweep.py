@@ -24,7 +24,7 @@ import torch
 
 from ..errors import MethodError
 from ..methods.rde import EVAL_SEED, objective_of_explanation
-from .runs import StoredRuns
+from .runs import StoredRuns, skip_reporter
 
 LAMBDAS: tuple[float, ...] = (4.0, 8.0, 16.0, 32.0, 64.0)
 SWEEP_METHODS: tuple[str, ...] = ("cartoonx", "pixel-rde")
@@ -124,15 +124,9 @@ def evaluate_lambda_sweep(clf, images: Sequence[torch.Tensor], labels: Sequence[
         "methods": list(methods)})
     runs = StoredRuns(clf, images, labels, names, methods, options, store,
                       {**results.settings, "curve": "lambda-sweep"})
+    keys = [f"{method}-lambda{lam:g}" for method in methods for lam in lambdas]
 
-    def skipped(name: str) -> None:
-        results.skipped.append(name)
-        for method in methods:
-            for lam in lambdas:
-                if progress:
-                    progress(f"{method}-lambda{lam:g}")
-
-    for name, image, target in runs.correctly_classified(skipped):
+    for name, image, target in runs.correctly_classified(skip_reporter(results.skipped, keys, progress)):
         results.images.append(name)
         results.targets.append(target)
         for method in methods:

@@ -43,7 +43,7 @@ from ..methods.rde import (
     representation_from_settings,
 )
 from .curves import auc, write_curve_table
-from .runs import StoredRuns
+from .runs import StoredRuns, skip_reporter
 
 Figure = Literal["keep", "randomize"]
 FIGURES: tuple[str, ...] = ("keep", "randomize")
@@ -279,13 +279,7 @@ def evaluate_rate_distortion(clf, images: Sequence[torch.Tensor], labels: Sequen
         "draws": draws, "methods": list(methods), "unit": "component"})
     runs = StoredRuns(clf, images, labels, names, methods, options, store, {**results.settings, "curve": results.name})
 
-    def skipped(name: str) -> None:
-        results.skipped.append(name)
-        for m in methods:
-            if progress:
-                progress(m)
-
-    for name, image, target in runs.correctly_classified(skipped):
+    for name, image, target in runs.correctly_classified(skip_reporter(results.skipped, methods, progress)):
         results.images.append(name)
         results.targets.append(target)
         for method in methods:

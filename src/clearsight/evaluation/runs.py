@@ -78,6 +78,19 @@ def result_options(options: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in options.items() if k not in NOT_RESULT_OPTIONS}
 
 
+def skip_reporter(skipped: list[str], units: Sequence[str],
+                  progress: Callable[[str], None] | None) -> Callable[[str], None]:
+    """The ``skipped`` callback of :meth:`StoredRuns.correctly_classified`: record the image's name and
+    report each of its ``units`` (methods, initialisations, ...) done, so a progress bar still ends full."""
+    def skip(name: str) -> None:
+        skipped.append(name)
+        for unit in units:
+            if progress:
+                progress(unit)
+
+    return skip
+
+
 class StoredRuns:
     """The images of an evaluation and, with a ``store`` folder, one :class:`CurveStore` per method.
 
