@@ -33,6 +33,12 @@ DEFAULT_OUT = "clearsight-out"
 #: ``clearsight evaluate``: rate-distortion figures (``clearsight.evaluation.rate_distortion.FIGURES``) and
 #: each kind of curve's default methods
 RD_CURVES = ("rd-keep", "rd-randomize")
+#: deletion curves whose deleted patches show a corrupted or adversarial copy of the photo
+REPLACEMENT_CURVES = ("corruption", "adversarial")
+#: ``clearsight.corruptions.CORRUPTIONS``, spelled out so that ``--help`` need not import torch
+#: (tests/test_replacement.py checks that the two agree)
+CORRUPTION_NAMES = ("gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "gaussian_blur", "defocus_blur",
+                    "fog", "brightness", "contrast", "saturate", "pixelate", "jpeg_compression")
 DEFAULT_CURVE_METHODS = "moxi,moxi-minus,gradcam,gradcampp,rollout,shapley"
 DEFAULT_RD_METHODS = "cartoonx,pixel-rde,random-wavelet,random-pixel"
 
@@ -138,8 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "measure each final mask's distortion and sparsity; writes lambda_sweep.csv/.json/.png. "
                         "With --curve inits: explain each image from every --inits initialisation and compare the "
                         "loss curves and final objectives; writes inits.csv, inits_loss.csv, inits.json and inits.png.")
-    ev.add_argument("--curve", choices=["insertion", "deletion", *RD_CURVES, "lambda-sweep", "inits"],
-                    default="insertion", help="default insertion; rd-keep / rd-randomize: rate-distortion curves "
+    ev.add_argument("--curve", choices=["insertion", "deletion", *REPLACEMENT_CURVES, *RD_CURVES, "lambda-sweep",
+                                        "inits"],
+                    default="insertion", help="default insertion; corruption / adversarial: deletion curves where a "
+                    "deleted patch shows a corrupted (--corruptions) or L2 PGD adversarial copy of the photo; "
+                    "rd-keep / rd-randomize: rate-distortion curves "
                     "(l2 of softmax vectors); lambda-sweep: distortion and sparsity of RDE masks against lambda_k; "
                     "inits: RDE loss curves from several mask initialisations")
     ev.add_argument("--methods",
@@ -157,6 +166,15 @@ def build_parser() -> argparse.ArgumentParser:
                     "interrupted evaluation resumes where it stopped)")
     _add_model_args(ev)
     _add_patch_game_args(ev.add_argument_group("patch game and Shapley options"))
+    sh = ev.add_argument_group("corruption and adversarial options")
+    sh.add_argument("--corruptions", default="gaussian_noise,fog",
+                    help="corruption: comma-separated corruptions, one set of curves each (default gaussian_noise,"
+                    f"fog, the paper's main figure; available: {', '.join(CORRUPTION_NAMES)})")
+    sh.add_argument("--severity", type=int, default=5, help="corruption: severity 1..5 (default 5, as the paper)")
+    sh.add_argument("--epsilon", type=float, default=1.0,
+                    help="adversarial: L2 radius of the PGD attack on [0,1] pixels (default 1.0, as the paper)")
+    sh.add_argument("--pgd-step", type=float, default=0.2, help="adversarial: PGD step length (default 0.2)")
+    sh.add_argument("--pgd-steps", type=int, default=10, help="adversarial: PGD steps (default 10)")
     rd = ev.add_argument_group("rate-distortion, lambda-sweep and inits options")
     rd.add_argument("--steps", type=int, help="cartoonx/pixel-rde: optimisation steps (default: their default's)")
     rd.add_argument("--lambda", dest="lambda_k", type=float, help="cartoonx/pixel-rde: sparsity weight lambda_k "

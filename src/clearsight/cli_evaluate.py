@@ -1,5 +1,5 @@
-"""``clearsight evaluate``: insertion/deletion curves, rate-distortion curves, the lambda sweep and the
-mask-initialisation comparison over a folder of photos.
+"""``clearsight evaluate``: insertion/deletion curves (also under corruption and attack), rate-distortion
+curves, the lambda sweep and the mask-initialisation comparison over a folder of photos.
 
 Every check that can fail on the user's flags runs before the model is loaded or any explanation is spent;
 finished per-image results are kept in ``--out/runs`` so that running the same command again resumes.
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .cli import DEFAULT_CURVE_METHODS, DEFAULT_RD_METHODS, RD_CURVES, _load, _seed_everything
+from .cli import DEFAULT_CURVE_METHODS, DEFAULT_RD_METHODS, RD_CURVES, REPLACEMENT_CURVES, _load, _seed_everything
 from .errors import MethodError
 
 
@@ -34,6 +34,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         from .evaluation.lambda_sweep import check_sweep
 
         check_sweep(methods, _lambdas(args.lambdas), args.draws)
+    replacements = _replacements(args) if args.curve in REPLACEMENT_CURVES else []
     if args.curve == "inits":
         from .evaluation.initialisations import check_inits
 
@@ -56,10 +57,55 @@ def run_evaluate(args: argparse.Namespace) -> int:
         import shutil
 
         shutil.rmtree(store)
+    if replacements:
+        return _evaluate_replacement(args, clf, images, [labels.get(p.name) for p in paths], [p.name for p in paths],
+                                     methods, options, store, replacements)
     run = {"lambda-sweep": _evaluate_lambda_sweep, "inits": _evaluate_inits}.get(
         args.curve, _evaluate_rate_distortion if rate_distortion else _evaluate_insertion_deletion)
     return run(args, clf, images, [labels.get(p.name) for p in paths], [p.name for p in paths], methods, options,
                store)
+
+
+def _replacements(args: argparse.Namespace) -> list:
+    """The :class:`~clearsight.parts.Replace` of each set of curves asked for (checked before any work)."""
+    from .evaluation.replacement import adversarial_replacement, corruption_replacement
+
+    if args.curve == "adversarial":
+        return [adversarial_replacement(args.epsilon, args.pgd_step, args.pgd_steps)]
+    names = _names(args.corruptions)
+    if not names:
+        raise MethodError("--corruptions needs at least one corruption name, e.g. gaussian_noise,fog")
+    return [corruption_replacement(name, args.severity, args.seed) for name in names]
+
+
+def _evaluate_replacement(args, clf, images, labels, names, methods, options, store, replacements) -> int:
+    from tqdm import tqdm
+
+    from .evaluation.replacement import (
+        evaluate_replacement_curves,
+        perturbation_norms_by_order,
+        save_perturbation_norms,
+    )
+
+    total = len(images) * len(methods) * len(replacements)
+    with tqdm(total=total, desc=f"{args.curve} deletion curves", unit="run", file=sys.stderr) as bar:
+        for replace in replacements:
+            results = evaluate_replacement_curves(
+                clf, images, labels, methods, replace, names=names, score=args.score or "log-odds",
+                method_options=options, patch_size=args.patch_size,
+                progress=lambda m: (bar.set_postfix_str(m), bar.update()), store=store)
+            written = results.save(args.out)
+            bar.write(f"{results.name}: {len(results.images)} images evaluated, {len(results.skipped)} skipped "
+                      "(misclassified)")
+            for method, value in results.aucs().items():
+                bar.write(f"  {method:12s} AUC {value:.4f}  ({results.seconds[method]:.1f} s; lower is better)")
+            bar.write(f"curves: {written['accuracy']}  figure: {written['png']}")
+            if args.curve == "adversarial" and results.images:
+                photos = {n: image for n, image in zip(names, images) if n in set(results.images)}
+                norms = save_perturbation_norms(perturbation_norms_by_order(
+                    results, replace, clf, photos, args.patch_size), args.out, results.name)
+                bar.write(f"perturbation norm per patch along each deletion order: {norms['csv']}")
+    return 0
 
 
 def _evaluate_lambda_sweep(args, clf, images, labels, names, methods, options, store) -> int:

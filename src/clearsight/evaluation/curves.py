@@ -105,21 +105,32 @@ class CurveResults:
     """Curves of several methods over a set of images.
 
     ``scores[method]`` and ``correct[method]`` are ``(images, N+1)``; :meth:`accuracy` averages ``correct``
-    over images (the dataset curve), :meth:`aucs` integrates it over x in [0,1].
+    over images (the dataset curve), :meth:`aucs` integrates it over x in [0,1]. ``orders[method]`` holds each
+    image's patch ordering (absent for curves stored before orders were kept). ``name`` prefixes the files
+    :meth:`save` writes (default: the curve) and ``xlabel`` labels the figure's x axis.
     """
 
     curve: Curve
+    name: str = ""
+    xlabel: str | None = None
     images: list[str] = field(default_factory=list)
     labels: list[int] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     scores: dict[str, list[np.ndarray]] = field(default_factory=dict)
     correct: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    orders: dict[str, list[np.ndarray]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
 
-    def add(self, method: str, scores: np.ndarray, predictions: np.ndarray, label: int, seconds: float) -> None:
+    def __post_init__(self) -> None:
+        self.name = self.name or self.curve
+
+    def add(self, method: str, scores: np.ndarray, predictions: np.ndarray, label: int, seconds: float,
+            order: np.ndarray | None = None) -> None:
         self.scores.setdefault(method, []).append(np.asarray(scores, dtype=np.float32))
         self.correct.setdefault(method, []).append(np.asarray(predictions) == label)
+        if order is not None:
+            self.orders.setdefault(method, []).append(np.asarray(order, dtype=np.int64))
         self.seconds[method] = self.seconds.get(method, 0.0) + seconds
 
     @property
@@ -136,18 +147,18 @@ class CurveResults:
         return {m: auc(self.accuracy(m)) for m in self.methods}
 
     def save(self, out: str | Path) -> dict[str, Path]:
-        """Write ``{curve}_accuracy.csv``, ``{curve}_score.csv``, ``{curve}_auc.csv``, ``{curve}.json`` and
-        ``{curve}.png`` into ``out``."""
+        """Write ``{name}_accuracy.csv``, ``{name}_score.csv``, ``{name}_auc.csv``, ``{name}.json`` and
+        ``{name}.png`` into ``out`` (``name``: the curve unless set)."""
         from ..viz.curves import save_curve_figure
 
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         paths = {
-            "accuracy": self._write_table(out / f"{self.curve}_accuracy.csv", self.accuracy),
-            "score": self._write_table(out / f"{self.curve}_score.csv", self.mean_score),
-            "auc": out / f"{self.curve}_auc.csv",
-            "json": out / f"{self.curve}.json",
-            "png": out / f"{self.curve}.png",
+            "accuracy": self._write_table(out / f"{self.name}_accuracy.csv", self.accuracy),
+            "score": self._write_table(out / f"{self.name}_score.csv", self.mean_score),
+            "auc": out / f"{self.name}_auc.csv",
+            "json": out / f"{self.name}.json",
+            "png": out / f"{self.name}.png",
         }
         with open(paths["auc"], "w", newline="") as f:
             w = csv.writer(f)
@@ -155,10 +166,11 @@ class CurveResults:
             for m in self.methods:
                 w.writerow([m, f"{auc(self.accuracy(m)):.6f}", f"{auc(self.mean_score(m)):.6f}",
                             len(self.correct[m]), f"{self.seconds.get(m, 0.0):.2f}"])
-        meta = {"curve": self.curve, "images": self.images, "labels": self.labels, "skipped": self.skipped,
-                "aucs": self.aucs(), "seconds": self.seconds, "settings": self.settings}
+        meta = {"curve": self.curve, "name": self.name, "images": self.images, "labels": self.labels,
+                "skipped": self.skipped, "aucs": self.aucs(), "seconds": self.seconds, "settings": self.settings}
         paths["json"].write_text(json.dumps(meta, indent=2))
-        save_curve_figure({m: self.accuracy(m) for m in self.methods}, self.curve, paths["png"], self.aucs())
+        save_curve_figure({m: self.accuracy(m) for m in self.methods}, self.curve, paths["png"], self.aucs(),
+                          xlabel=self.xlabel, title=None if self.name == self.curve else f"{self.name} curves")
         return paths
 
     def _write_table(self, path: Path, column: Callable[[str], np.ndarray]) -> Path:
@@ -210,7 +222,8 @@ def evaluate_curves(clf, images: Sequence[torch.Tensor], labels: Sequence[int | 
         for method in methods:
             compute = partial(_method_curve, method, game, curve, options[method], grid)
             finished = runs.result(method, method, name, image, target, compute)
-            results.add(method, finished["scores"], finished["predictions"], target, float(finished["seconds"]))
+            results.add(method, finished["scores"], finished["predictions"], target, float(finished["seconds"]),
+                        finished.get("order"))
             if progress:
                 progress(method)
     return results
@@ -220,7 +233,7 @@ def _method_curve(method: str, game: PatchGame, curve: Curve, options: dict[str,
                   ) -> dict[str, np.ndarray]:
     order = method_order(method, game.clf, game.image, game.target, curve, options, grid)
     values, preds = image_curve(game, order, curve)
-    return {"scores": values.astype(np.float32), "predictions": preds}
+    return {"scores": values.astype(np.float32), "predictions": preds, "order": order.cpu().numpy()}
 
 
 def read_labels(path: str | Path, clf=None) -> dict[str, int]:

@@ -1,4 +1,4 @@
-"""The game over image patches: players (`PatchGrid`), absence (`TokenDrop`, `Fill`, `AttentionMask`) and
+"""The game over image patches: players (`PatchGrid`), absence (`TokenDrop`, `Fill`, `Replace`, `AttentionMask`) and
 the batched, memory-bounded coalition evaluator (`PatchGame`) that MoXI, Shapley sampling and the
 insertion/deletion curves share."""
 
@@ -8,6 +8,7 @@ from .absence import (
     AttentionMask,
     BoundAbsence,
     Fill,
+    Replace,
     TokenDrop,
     default_absence,
     make_absence,
@@ -17,5 +18,5 @@ from .grid import PatchGrid
 
 __all__ = [
     "DEFAULT_MAX_TOKENS", "Absence", "AttentionMask", "BoundAbsence", "Fill", "PatchGame", "PatchGrid",
-    "TokenDrop", "default_absence", "make_absence",
+    "Replace", "TokenDrop", "default_absence", "make_absence",
 ]

@@ -6,6 +6,8 @@
 - :class:`Fill` (any model): absent patches are painted over in pixel space with the model's mean colour
   (zero after normalisation, the MoXI reference's CNN masking), black, a blurred copy of the image, or a
   value.
+- :class:`Replace` (any model): absent patches show a corrupted or adversarial copy of the photo (the MoXI
+  paper's corruption and adversarial deletion curves).
 - :class:`AttentionMask` (ViTs): every token stays, but absent patches are hidden as attention keys from
   block ``layer`` on (MoXI appendix D).
 
@@ -21,6 +23,7 @@ import contextlib
 import copy
 import weakref
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import ClassVar
 
 import torch
@@ -242,6 +245,57 @@ class _BoundFill(BoundAbsence):
 
     def chunk_rows(self, kept: int) -> int:
         return max(1, self.batch_size)
+
+
+# ------------------------------------------------------------------------------------------- replace
+class Replace(Absence):
+    """Absent patches show another version of the same photo: a corrupted or an adversarial copy.
+
+    The MoXI paper's corruption and adversarial deletion curves (SPEC C.11, C.12) "delete" a patch by pasting
+    in that patch of the corrupted (or attacked) photo, so the model always sees a whole image. ``make(clf,
+    image, target)`` returns the ``(3,H,W)`` replacement; ``target`` is the class the model predicts for the
+    clean photo (the curves only use photos it classifies correctly, so this is the label). The last
+    replacement is kept, so that :meth:`replacement` after a curve costs nothing (e.g. an attack's
+    per-patch perturbation norms).
+
+    Args:
+        make: builds the replacement image.
+        description: what the replacement is, e.g. ``corruption:fog:5`` (it keys stored results).
+        batch_size: images per chunk (default: the classifier's).
+    """
+
+    name = "replace"
+
+    def __init__(self, make: Callable[[object, torch.Tensor, int], torch.Tensor], description: str,
+                 batch_size: int | None = None) -> None:
+        self.make = make
+        self.description = description
+        self.batch_size = batch_size
+        self._last: tuple[tuple, torch.Tensor] | None = None
+
+    def describe(self) -> str:
+        return f"replace:{self.description}"
+
+    def replacement(self, clf, image: torch.Tensor) -> torch.Tensor:
+        """The ``(3,H,W)`` image whose patches stand in for absent ones (made once per photo and model)."""
+        from ..checkpoints import pixel_digest
+
+        key = (id(clf), pixel_digest(image))
+        if self._last is None or self._last[0] != key:
+            with torch.no_grad():
+                target = int(clf.logits(image[None])[0].argmax())
+            made = self.make(clf, image, target).to(image.device, image.dtype)
+            if made.shape != image.shape:
+                raise MethodError(f"a replacement image must have the photo's shape {tuple(image.shape)}; got "
+                                  f"{tuple(made.shape)}")
+            self._last = (key, made)
+        return self._last[1]
+
+    def bind(self, clf, image: torch.Tensor, grid: PatchGrid) -> BoundAbsence:
+        if tuple(image.shape[-2:]) != (grid.height, grid.width):
+            raise MethodError(f"the patch grid is {grid.height}x{grid.width}; the image is "
+                              f"{image.shape[-2]}x{image.shape[-1]}")
+        return _BoundFill(clf, image, grid, self.replacement(clf, image), self.batch_size or clf.batch_size)
 
 
 # ------------------------------------------------------------------------------------ attention mask
