@@ -1,4 +1,5 @@
-"""The ``clearsight`` command line: ``explain``, ``evaluate``, ``compare``, ``set-sum``, ``models`` and ``demo``.
+"""The ``clearsight`` command line: ``explain``, ``evaluate``, ``compare``, ``set-sum``, ``report``, ``models`` and
+``demo``.
 
 User mistakes (a bad file, an unknown model or method, rollout on a CNN, a class out of range) print one
 line, ``clearsight: error: ...``, and exit with status 2; Ctrl-C exits with 130. Results already written
@@ -215,6 +216,15 @@ def build_parser() -> argparse.ArgumentParser:
     ss.add_argument("--seed", type=int, default=0, help="seed of the data split, composites and training")
     ss.set_defaults(func=cmd_set_sum)
 
+    rp = sub.add_parser("report", help="an HTML page over a results folder (explanations and evaluations)",
+                        description="Write a static HTML page that shows every explanation (figure, class, score, "
+                        "cost, settings) and every evaluation (figures and small tables) found under FOLDER, linking "
+                        "the files by relative path; open it in a browser.")
+    rp.add_argument("folder", help="a results folder, e.g. the --out of explain or evaluate")
+    rp.add_argument("--out", help="HTML file to write (default FOLDER/report.html)")
+    rp.add_argument("--title", help="page title (default: the folder's name)")
+    rp.set_defaults(func=cmd_report)
+
     mo = sub.add_parser("models", help="list the built-in model and the supported model specs")
     mo.set_defaults(func=cmd_models)
 
@@ -399,6 +409,13 @@ def cmd_set_sum(args: argparse.Namespace) -> int:
         print(f"  {m:12s} " + "  ".join(f"{v:.3f}" for v in curves.accuracy(m)))
     print(f"table: {Path(args.out) / 'set-sum-insertion_accuracy.csv'}  figure: "
           f"{Path(args.out) / 'set-sum-insertion.png'}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .viz.report import build_report
+
+    print(f"report: {build_report(args.folder, args.out, args.title)}")
     return 0
 
 
