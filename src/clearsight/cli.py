@@ -137,9 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="insertion/deletion or rate-distortion curves of several methods over a "
                         "folder", description="For every correctly classified image, order its patches by each method "
                         "and insert (or delete) them one by one; writes CURVE_accuracy.csv, CURVE_score.csv, "
-                        "CURVE_auc.csv, CURVE.json and CURVE.png to --out. With --curve rd-keep / rd-randomize: rank "
-                        "each explanation's components (CartoonX: wavelet coefficients; others: pixels) and keep the "
-                        "top x%% while randomising the rest, or randomise the top x%%, for x = 0..100; writes "
+                        "CURVE_auc.csv, CURVE.json and CURVE.png to --out. With --curve corruption / adversarial: "
+                        "deletion curves whose deleted patches show a corrupted or adversarial copy of the photo; "
+                        "writes deletion-NAME-SEVERITY_*.csv or deletion-adversarial_*.csv (plus _patch_norms.csv). "
+                        "With --curve rd-keep / rd-randomize: rank each explanation's components (CartoonX: wavelet "
+                        "coefficients; others: pixels) and keep the top x%% while randomising the rest, or "
+                        "randomise the top x%%, for x = 0..100; writes "
                         "rd-FIGURE_mean.csv, _std.csv, _normalized.csv, rd-FIGURE.json and rd-FIGURE.png. With --curve "
                         "lambda-sweep: explain each image with cartoonx and pixel-rde at every --lambdas value and "
                         "measure each final mask's distortion and sparsity; writes lambda_sweep.csv/.json/.png. "
@@ -392,9 +395,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_set_sum(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .experiments.set_sum import reproduce_set_sum
+    from .experiments.set_sum import check_set_sum, reproduce_set_sum
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    check_set_sum(args.train_size, args.epochs, args.test_size, args.rounds, methods)
     with tqdm(total=args.test_size * len(methods), desc="SET-SUM curves", unit="run", file=sys.stderr) as bar:
         run = reproduce_set_sum(
             args.out, args.train_size, args.epochs, args.test_size, args.seed, args.rounds, methods,

@@ -226,6 +226,16 @@ class SetSumRun:
     curves: Any  # CurveResults
 
 
+def check_set_sum(train_size: int, epochs: int, test_size: int, rounds: int, methods: Sequence[str]) -> None:
+    """Refuse settings :func:`reproduce_set_sum` cannot run, before any training."""
+    if train_size < 1 or epochs < 1 or test_size < 1 or rounds < 1:
+        raise MethodError("SET-SUM needs positive --train-size, --epochs, --test-size and --rounds")
+    unknown = [m for m in methods if m not in ("moxi", "moxi-minus", "shapley", "gradcam", "gradcampp")]
+    if unknown or not methods:
+        raise MethodError(f"SET-SUM compares moxi, moxi-minus and shapley (gradcam, gradcampp also work); got "
+                          f"{', '.join(unknown) or 'none'}")
+
+
 def reproduce_set_sum(out: str | Path, train_size: int = 30000, epochs: int = 10, test_size: int = 200,
                       seed: int = 0, rounds: int = 200, methods: Sequence[str] = METHODS,
                       train_progress: Callable[[int, float], None] | None = None,
@@ -239,12 +249,7 @@ def reproduce_set_sum(out: str | Path, train_size: int = 30000, epochs: int = 10
     """
     from ..checkpoints import fingerprint
 
-    if train_size < 1 or epochs < 1 or test_size < 1 or rounds < 1:
-        raise MethodError("SET-SUM needs positive --train-size, --epochs, --test-size and --rounds")
-    unknown = [m for m in methods if m not in ("moxi", "moxi-minus", "shapley", "gradcam", "gradcampp")]
-    if unknown:
-        raise MethodError(f"SET-SUM compares moxi, moxi-minus and shapley (gradcam, gradcampp also work); got "
-                          f"{', '.join(unknown)}")
+    check_set_sum(train_size, epochs, test_size, rounds, methods)
     out = Path(out)
     train_pool, test_pool = digit_pools(seed)
     settings = {"train_size": train_size, "epochs": epochs, "seed": seed, "model": "SetSumNet-16"}
