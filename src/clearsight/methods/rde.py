@@ -263,6 +263,12 @@ PAPER = Schedule(steps=2000, lr=1e-3, samples=64, precision="fp32")
 #: each end lower than fewer, better-averaged steps. Tench (paper preset 0.0352): 150 steps of 8-20 samples 0.0383, 400
 #: x 6 0.0340/0.0351 (two seeds), 480 x 5 0.0350. Electric ray (paper 0.0502): 400 x 6 0.0515-0.0528, 480 x 5
 #: 0.0493/0.0494/0.0510 (three seeds), 500 x 6 0.0491, 600 x 4 0.0509, 800 x 3 0.0508.
+#: The default (ViTs; Pixel RDE everywhere). Against the paper preset on DeiT-Tiny (benchmarks/rde.py): tench
+#: 0.03499 vs 0.03522, electric ray 0.04933 vs 0.05019, but robin 0.03697 vs 0.03627 (seed 1: 0.03702). Variants
+#: tried on robin: samples 2 growing to 8 0.03678, + lr_final 0.1 0.03648 (520 steps: 0.03740), samples 1 to 9
+#: 0.04008, lr_final 0.1 alone 0.03694, lr_final 0.005 0.03767, lr 0.07 0.03787, lr 0.035 0.03806, 560 steps
+#: 0.03675: neighbouring settings differ by ~0.001, as much as the gap, so the final iterate's noise is the
+#: next lever (e.g. averaging the mask over the last steps), not another step size.
 FAST = Schedule(steps=480, lr=0.05, samples=5, lr_schedule="cosine", lr_final=0.02,
                 stop_tol=0.005, stop_window=20, min_steps=440, precision="auto")
 
