@@ -17,6 +17,7 @@ from clearsight.methods.pixel_rde import PixelRDE
 from clearsight.methods.rde import (
     FAST,
     FAST_CNN,
+    FAST_VIT,
     PAPER,
     PixelRepresentation,
     Problem,
@@ -321,9 +322,10 @@ def test_registry_and_option_errors(tiny_cnn):
 
 
 def test_the_default_schedule_follows_the_model_kind_and_explicit_settings_win(tiny_cnn, deit):
-    """CartoonX's default is tuned per model kind (FAST_CNN for CNNs, where FAST loses to the paper preset);
-    an explicit --steps / --lr still overrides it, and the run records what it used."""
-    assert CartoonX().schedule(tiny_cnn) == FAST_CNN and CartoonX().schedule(deit) == FAST
+    """CartoonX's default is tuned per model kind (FAST_CNN for CNNs, FAST_VIT for ViTs: FAST loses to the paper
+    preset on one photo of each); an explicit --steps / --lr still overrides it, and the run records what it used."""
+    assert CartoonX().schedule(tiny_cnn) == FAST_CNN and CartoonX().schedule(deit) == FAST_VIT
+    assert FAST_VIT.steps == 2 * FAST.steps and FAST_VIT.lr == FAST.lr
     assert PixelRDE().schedule(tiny_cnn) == FAST  # measured on CartoonX only
     mine = CartoonX(steps=3, lr=0.5).schedule(tiny_cnn)
     assert (mine.steps, mine.lr, mine.min_steps, mine.samples) == (3, 0.5, 3, FAST_CNN.samples)

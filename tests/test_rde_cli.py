@@ -79,11 +79,12 @@ def test_cli_precision_reaches_the_rde_methods_only():
 def test_help_states_the_schedules_the_presets_use(capsys):
     """``--help`` quotes the presets' steps, samples and learning rates; they must not drift from the code."""
     from clearsight.cli import build_parser
-    from clearsight.methods.rde import FAST, FAST_CNN, PAPER
+    from clearsight.methods.rde import FAST, FAST_CNN, FAST_VIT, PAPER
 
     with pytest.raises(SystemExit):
         build_parser().parse_args(["explain", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    for schedule in (FAST, FAST_CNN, PAPER):
+    for schedule in (FAST, FAST_CNN, FAST_VIT, PAPER):
         assert str(schedule.steps) in text and f"{schedule.lr:g}" in text
-    assert f"fast {FAST.samples}, paper {PAPER.samples}" in text and FAST_CNN.samples == FAST.samples
+    assert f"fast {FAST.samples}, paper {PAPER.samples}" in text
+    assert FAST_CNN.samples == FAST_VIT.samples == FAST.samples

@@ -75,7 +75,7 @@ def _add_method_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--head-fusion", choices=["mean", "max", "min"], help="rollout: how heads are fused")
     g.add_argument("--discard-ratio", type=float, help="rollout: fraction of lowest attention entries dropped")
     g.add_argument("--steps", type=int, help="cartoonx/pixel-rde: optimisation steps (default: the preset's; "
-                   "fast: 480, cartoonx on CNNs 800; paper: 2000)")
+                   "fast: 480 (pixel-rde), cartoonx 960 on ViTs and 800 on CNNs; paper: 2000)")
     g.add_argument("--lambda", dest="lambda_k", type=float,
                    help="cartoonx/pixel-rde: sparsity weight lambda_k (default 20 CNN / 10 ViT; pixel-rde 4)")
     g.add_argument("--init", choices=["ones", "zeros", "random", "foreground", "preoptimize"],
