@@ -3,8 +3,9 @@
 The rate-distortion mask over pixels: one value per pixel shared by the colour channels, noise with the
 image's own mean and std, obfuscations *not* clamped (as the reference), lambda_k 4. The explanation is
 the mask itself. Presets as for :class:`~clearsight.methods.cartoonx.CartoonX`: ``paper`` (2000 steps,
-lr 1e-3, 64 samples, fp32, init ones) and the faster default ``fast``, here ``FAST`` for every model (the
-CNN variant was measured on CartoonX only; ``benchmarks/rde.py --method pixel-rde`` compares).
+lr 1e-3, 64 samples, fp32, init ones) and the faster default ``fast``, here ``FAST`` (480 steps) for every
+model (CartoonX's longer ViT and CNN variants were measured on CartoonX only; ``benchmarks/rde.py --method
+pixel-rde`` compares).
 """
 
 from __future__ import annotations
