@@ -12,7 +12,7 @@ import inspect
 from typing import Any
 
 from ..errors import MethodError
-from .base import Explainer
+from .base import Explainer, RunControl
 
 #: name -> ("module:Class", fixed constructor arguments, one-line description)
 METHODS: dict[str, tuple[str, dict[str, Any], str]] = {
@@ -53,4 +53,4 @@ def build_explainer(name: str, options: dict[str, Any] | None = None) -> Explain
     return cls(**fixed, **given)
 
 
-__all__ = ["METHODS", "Explainer", "available_methods", "build_explainer", "explainer_class"]
+__all__ = ["METHODS", "Explainer", "RunControl", "available_methods", "build_explainer", "explainer_class"]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -15,18 +17,50 @@ from ..explanation import Explanation
 from ..models import Classifier
 
 
+@dataclass(frozen=True)
+class RunControl:
+    """How a run is carried out, never what it computes: whether it shows progress and where a long
+    optimisation keeps its resumable state. Not part of a result's settings, so changing it never makes a
+    stored result look different."""
+
+    progress: bool = False
+    checkpoint_dir: Path | None = None
+
+
 class Explainer(ABC):
-    """An explanation method. Construct it with its settings, then call :meth:`explain` per image.
+    """An explanation method. Construct it with its settings, then call :meth:`explain` on images.
 
     Explainers are stateless between calls: everything an explanation depends on is in the constructor
-    arguments (recorded in ``Explanation.settings``) and the ``explain`` arguments.
+    arguments (recorded in ``Explanation.settings``) and the ``explain`` arguments. Subclasses implement
+    :meth:`explain_one`; those that can share model passes across images also override :meth:`explain_batch`.
     """
 
     name: ClassVar[str]
 
+    def explain(self, clf: Classifier, images: torch.Tensor | Sequence[torch.Tensor],
+                target: int | str | None | Sequence[int | str | None] = None, *, progress: bool = False,
+                checkpoint_dir: str | Path | None = None) -> Explanation | list[Explanation]:
+        """Explain ``clf``'s score for ``target`` (default: its prediction) on one ``(3,H,W)`` image, or on each
+        image of a ``(B,3,H,W)`` batch or a list (then ``target`` may be one value per image, and a list comes
+        back). ``progress`` and ``checkpoint_dir`` control the run, not its result."""
+        run = RunControl(bool(progress), Path(checkpoint_dir) if checkpoint_dir is not None else None)
+        if isinstance(images, torch.Tensor) and images.dim() == 3:
+            return self.explain_one(clf, images, target, run)
+        batch = list(images)
+        targets = list(target) if isinstance(target, (list, tuple)) else [target] * len(batch)
+        if len(targets) != len(batch):
+            raise InputShapeError(f"{len(targets)} targets for {len(batch)} images: give one per image or one for all")
+        return self.explain_batch(clf, batch, targets, run)
+
     @abstractmethod
-    def explain(self, clf: Classifier, image: torch.Tensor, target: int | str | None = None) -> Explanation:
+    def explain_one(self, clf: Classifier, image: torch.Tensor, target: int | str | None = None,
+                    run: RunControl = RunControl()) -> Explanation:
         """Explain ``clf``'s score for ``target`` (default: its prediction) on one ``(3,H,W)`` image."""
+
+    def explain_batch(self, clf: Classifier, images: list[torch.Tensor], targets: list[int | str | None],
+                      run: RunControl = RunControl()) -> list[Explanation]:
+        """Explain each image; methods that can batch model passes across images override this."""
+        return [self.explain_one(clf, image, t, run) for image, t in zip(images, targets)]
 
     def figure(self, image: torch.Tensor, explanation: Explanation, predicted: tuple[str, float] | None = None):
         """The figure the CLI saves for this method: photo and saliency overlay by default.

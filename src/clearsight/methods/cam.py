@@ -19,7 +19,7 @@ from torch import nn
 from ..errors import MethodError
 from ..explanation import Explanation
 from ..models import Classifier, TokenClassifier, resize_map
-from .base import CostMeter, Explainer, single_image
+from .base import CostMeter, Explainer, RunControl, single_image
 
 
 def find_last_conv_stage(clf: Classifier) -> str:
@@ -190,7 +190,8 @@ class CAMExplainer(Explainer):
             norms.append(torch.stack([minmax(r) for r in raw]).mean(0))
         return torch.cat(raws), torch.cat(norms)
 
-    def explain(self, clf: Classifier, image: torch.Tensor, target: int | str | None = None) -> Explanation:
+    def explain_one(self, clf: Classifier, image: torch.Tensor, target: int | str | None = None,
+                    run: RunControl = RunControl()) -> Explanation:
         image = single_image(clf, image)
         meter = CostMeter(clf)
         with meter.measure():

@@ -28,7 +28,7 @@ from ..errors import MethodError
 from ..explanation import Explanation
 from ..models import Classifier, resize_map
 from ..parts import PatchGame, PatchGrid
-from .base import CostMeter, Explainer, resolve_target, single_image
+from .base import CostMeter, Explainer, RunControl, resolve_target, single_image
 
 Mode = Literal["insertion", "deletion"]
 StopRule = Callable[[torch.Tensor], bool]
@@ -209,7 +209,8 @@ class MoXI(Explainer):
         return result
 
     # ------------------------------------------------------------------------------------- explain
-    def explain(self, clf: Classifier, image: torch.Tensor, target: int | str | None = None) -> Explanation:
+    def explain_one(self, clf: Classifier, image: torch.Tensor, target: int | str | None = None,
+                    run: RunControl = RunControl()) -> Explanation:
         image = single_image(clf, image)
         meter = CostMeter(clf)
         with meter.measure():

@@ -48,7 +48,7 @@ from ..errors import InputShapeError, MethodError
 from ..explanation import Explanation
 from ..models import Classifier
 from ..wavelets import WaveletTransform
-from .base import CostMeter, Explainer, resolve_target, single_image
+from .base import CostMeter, Explainer, RunControl, resolve_target, single_image
 
 Distortion = Literal["label", "l2", "maximize-target", "kl"]
 DISTORTIONS: tuple[str, ...] = ("label", "l2", "maximize-target", "kl")
@@ -734,10 +734,10 @@ class RDEExplainer(Explainer):
         return pixel_digest(values)
 
     def _checkpoint(self, clf: Classifier, problem: Problem, representation: Representation,
-                    schedule: Schedule) -> RunCheckpoint | None:
-        """Where this run's state is kept, named by everything that decides its result; None without
-        ``checkpoint_dir``."""
-        if self.checkpoint_dir is None:
+                    schedule: Schedule, folder: str | Path | None) -> RunCheckpoint | None:
+        """Where this run's state is kept in ``folder``, named by everything that decides its result; None
+        without a folder."""
+        if folder is None:
             return None
         run = {k: v for k, v in self.settings().items() if k != "evaluate"}  # scoring the end changes no step
         description = {
@@ -747,9 +747,10 @@ class RDEExplainer(Explainer):
             "target": problem.target, "pixels": pixel_digest(problem.image),
             "precision": resolve_precision(schedule.precision, clf),
         }
-        return RunCheckpoint(self.checkpoint_dir, self.name, description)
+        return RunCheckpoint(folder, self.name, description)
 
-    def explain(self, clf: Classifier, image: torch.Tensor, target: int | str | None = None) -> Explanation:
+    def explain_one(self, clf: Classifier, image: torch.Tensor, target: int | str | None = None,
+                    run: RunControl = RunControl()) -> Explanation:
         image = single_image(clf, image)
         representation = self.make_representation()
         lambda_k = float(self.lambda_k if self.lambda_k is not None else self.default_lambda(clf))
@@ -759,7 +760,8 @@ class RDEExplainer(Explainer):
             problem = Problem.build(clf, image, target, representation, lambda_k, self.distortion,
                                     zero_noise=self.noise == "zero")
             target = problem.target
-            checkpoint = self._checkpoint(clf, problem, representation, schedule)
+            checkpoint = self._checkpoint(clf, problem, representation, schedule,
+                                          run.checkpoint_dir or self.checkpoint_dir)
             resume = checkpoint.load() if checkpoint is not None else None
             if resume is not None:  # initialisation and pre-optimisation were done before the interruption
                 masks, preopt_level = [m.to(clf.device) for m in resume["masks"]], resume.get("preopt_level")
@@ -768,7 +770,7 @@ class RDEExplainer(Explainer):
             save = None if checkpoint is None else (
                 lambda state: checkpoint.save({**state, "preopt_level": preopt_level}))
             start = int(resume["step"]) if resume is not None else 0
-            with _progress_bar(self.progress, schedule.steps, self.name, start) as bar:
+            with _progress_bar(run.progress or self.progress, schedule.steps, self.name, start) as bar:
                 result = optimize_mask(problem, masks, schedule, self.seed, bar, resume=resume, checkpoint=save,
                                        checkpoint_every=self.checkpoint_every)
             saliency, cartoon = self.render(problem, result.masks)

@@ -21,7 +21,7 @@ import torch
 from ..errors import MethodError
 from ..explanation import Explanation
 from ..models import Classifier, TokenClassifier, resize_map
-from .base import CostMeter, Explainer, resolve_target, single_image
+from .base import CostMeter, Explainer, RunControl, resolve_target, single_image
 
 Preset = Literal["vit-explain", "moxi"]
 PRESETS: dict[str, dict] = {
@@ -101,7 +101,8 @@ class AttentionRollout(Explainer):
         cls_row = cls_row / cls_row.amax(1, keepdim=True).clamp_min(1e-12)
         return cls_row.reshape(-1, *clf.grid), logits
 
-    def explain(self, clf: Classifier, image: torch.Tensor, target: int | str | None = None) -> Explanation:
+    def explain_one(self, clf: Classifier, image: torch.Tensor, target: int | str | None = None,
+                    run: RunControl = RunControl()) -> Explanation:
         if not isinstance(clf, TokenClassifier):
             raise MethodError(f"attention rollout needs a Vision Transformer; {clf.name} has no attention layers "
                               "(use gradcam or gradcampp for CNNs)")

@@ -38,7 +38,7 @@ from ..errors import MethodError
 from ..explanation import Explanation
 from ..models import Classifier
 from ..parts import PatchGame, PatchGrid
-from .base import CostMeter, Explainer, resolve_target, single_image
+from .base import CostMeter, Explainer, RunControl, resolve_target, single_image
 
 Sampling = Literal["plain", "antithetic", "stratified", "permutation", "permutation-antithetic"]
 ValueFn = Callable[[torch.Tensor], torch.Tensor]
@@ -185,7 +185,8 @@ class ShapleySampling(Explainer):
         return shapley_rounds(game.value, game.num_players, self.rounds, self.sampling, self.seed,
                               game.clf.device)
 
-    def explain(self, clf: Classifier, image: torch.Tensor, target: int | str | None = None) -> Explanation:
+    def explain_one(self, clf: Classifier, image: torch.Tensor, target: int | str | None = None,
+                    run: RunControl = RunControl()) -> Explanation:
         image = single_image(clf, image)
         meter = CostMeter(clf)
         with meter.measure():
