@@ -1,0 +1,23 @@
+"""The papers' claims beside our results (issue 14): the claims as data (:mod:`.papers`), the summary each
+reproduced experiment hands over and the measures read from it (:mod:`.summary`), and the table written as
+results.md and as a section of the report page (:mod:`.table`)."""
+
+from .papers import (
+    CLAIMS,
+    DEVIATIONS,
+    EXPERIMENTS,
+    Check,
+    Claim,
+    ClaimError,
+    check_paper,
+    claims_of,
+    format_value,
+)
+from .summary import MEASURES, NotMeasured, value_at
+from .table import Row, claim_row, claims_html, claims_table, results_markdown, write_results_md
+
+__all__ = [
+    "CLAIMS", "DEVIATIONS", "EXPERIMENTS", "MEASURES", "Check", "Claim", "ClaimError", "NotMeasured", "Row",
+    "check_paper", "claim_row", "claims_html", "claims_of", "claims_table", "format_value", "results_markdown",
+    "value_at", "write_results_md",
+]
