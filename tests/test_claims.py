@@ -27,9 +27,11 @@ from clearsight.experiments.claims import (
     claims_of,
     claims_table,
     format_value,
+    read_summary,
     results_markdown,
     value_at,
     write_results_md,
+    write_summary,
 )
 from clearsight.experiments.claims.papers import UNITS
 from clearsight.experiments.claims.summary import _ranks, early_mean
@@ -354,3 +356,23 @@ def test_claims_html_escapes_every_text():
     assert out.startswith('<section class="claims">') and out.endswith("</section>")
     assert out.count("<tr>") == len(rows) + len(EXPERIMENTS["cartoonx"])  # a header row per experiment
     assert all(f"<b>{c.id}</b>" in out for c in claims_of("cartoonx"))
+
+
+def test_summaries_round_trip_through_json_and_rebuild_the_same_table(tmp_path):
+    world = paper_world()["moxi"]
+    world["runtime"]["seconds"]["shapley"] = np.array([18.0, 18.0], dtype=np.float32)  # numpy, as a driver has
+    world["runtime"]["greedy_steps"]["deletion"] = tuple(np.int64(10) for _ in range(20))
+    paths = {e: write_summary(tmp_path / f"{e}.json", s) for e, s in world.items()}
+    back = {e: read_summary(p) for e, p in paths.items()}
+    direct, stored = claims_table("moxi", world), claims_table("moxi", back)
+    assert [(r.claim.id, r.verdict, r.value) for r in stored] == [(r.claim.id, r.verdict, r.value) for r in direct]
+    # NaN is not JSON: it is stored as null and the claim on that curve is not measured, not faked
+    world["curves"][0]["insertion"]["accuracy"]["moxi"][2] = float("nan")
+    row = rows_by_id("moxi", {"curves": read_summary(write_summary(tmp_path / "nan.json", world["curves"][0]))})
+    assert row["moxi-ins4-moxi"].verdict == "not measured" and "not a curve" in row["moxi-ins4-moxi"].note
+    (tmp_path / "bad.json").write_text("[1, 2")
+    with pytest.raises(ClaimError, match="cannot read"):
+        read_summary(tmp_path / "bad.json")
+    (tmp_path / "list.json").write_text("[]")
+    with pytest.raises(ClaimError, match="not an experiment summary"):
+        read_summary(tmp_path / "list.json")

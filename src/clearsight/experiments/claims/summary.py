@@ -56,12 +56,17 @@ results.md). Measures are looked up by name in :data:`MEASURES` and called as ``
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, TypedDict
 
 import numpy as np
 
 from ...evaluation.curves import auc as curve_auc
+from ...explanation import atomic_write
+from .papers import ClaimError
 
 EARLY = 0.25  # "the early stage" of a curve, our reading: the first quarter of the x axis
 
@@ -84,6 +89,46 @@ class CurveSet(TypedDict, total=False):
 class RD(TypedDict, total=False):
     mean: dict[str, list[float]]
     normalized: dict[str, list[float]]
+
+
+def jsonable(value: Any) -> Any:
+    """A summary as plain JSON values: numpy arrays and tuples become lists, numpy numbers Python numbers,
+    NaN and infinities None (JSON has none; a measure then reports the curve as not finite), keys strings."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return jsonable(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def write_summary(path: str | Path, summary: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> Path:
+    """Write an experiment's summary (or a list of them, one per model run) as JSON, atomically (what
+    :func:`read_summary` reads back)."""
+    path = Path(path)
+    text = json.dumps(jsonable(summary), indent=1, allow_nan=False)
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+    return path
+
+
+def read_summary(path: str | Path) -> dict[str, Any] | list[dict[str, Any]]:
+    """An experiment's summary (or list of them) from its JSON file; a missing or unreadable file is a
+    :class:`ClaimError`."""
+    try:
+        summary = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise ClaimError(f"cannot read the experiment summary {path}: {e}") from None
+    if not isinstance(summary, dict) and not (isinstance(summary, list) and summary
+                                              and all(isinstance(s, dict) for s in summary)):
+        raise ClaimError(f"{path} is not an experiment summary (a JSON object, or a list of them)")
+    return summary
 
 
 class NotMeasured(Exception):
@@ -317,21 +362,27 @@ def _numbers(summary: Mapping[str, Any], *path: str) -> np.ndarray:
     return values
 
 
-def median_seconds(summary: Mapping[str, Any], method: str) -> float:
-    return float(np.median(_numbers(summary, "seconds", method)))
+STATISTICS: dict[str, Callable[[np.ndarray], float]] = {"mean": lambda v: float(v.mean()),
+                                                       "median": lambda v: float(np.median(v))}
 
 
-def seconds_ratio(summary: Mapping[str, Any], slower: str, faster: str) -> float:
-    """Median seconds of ``slower`` over median seconds of ``faster`` ("N times faster")."""
-    return median_seconds(summary, slower) / max(median_seconds(summary, faster), 1e-12)
+def seconds(summary: Mapping[str, Any], method: str, statistic: str = "mean") -> float:
+    """Seconds per image of ``method``, averaged as the paper does (Table 1 gives averages over 100 images;
+    ``median`` is there for runs whose first images pay for warm-up)."""
+    return STATISTICS[statistic](_numbers(summary, "seconds", method))
 
 
-def seconds_lead(summary: Mapping[str, Any], method: str, faster: Sequence[str]) -> float:
-    """Median seconds of ``method`` minus the slowest of ``faster`` (positive = all of them are faster)."""
+def seconds_ratio(summary: Mapping[str, Any], slower: str, faster: str, statistic: str = "mean") -> float:
+    """Seconds of ``slower`` over seconds of ``faster`` ("N times faster")."""
+    return seconds(summary, slower, statistic) / max(seconds(summary, faster, statistic), 1e-12)
+
+
+def seconds_lead(summary: Mapping[str, Any], method: str, faster: Sequence[str], statistic: str = "mean") -> float:
+    """Seconds of ``method`` minus those of the slowest of ``faster`` (positive = all of them are faster)."""
     present = [m for m in faster if m in need(summary, "seconds")]
     if not present:
         raise NotMeasured(f"none of {', '.join(faster)} was timed")
-    return median_seconds(summary, method) - max(median_seconds(summary, m) for m in present)
+    return seconds(summary, method, statistic) - max(seconds(summary, m, statistic) for m in present)
 
 
 def median_greedy_steps(summary: Mapping[str, Any], curve: str) -> float:
@@ -451,6 +502,6 @@ def init_spread_ratio(summary: Mapping[str, Any], variant: str, reference: str =
 MEASURES: dict[str, Callable[..., float]] = {f.__name__: f for f in (
     accuracy_at, lead_at, auc_lead, group_auc_gap, largest_drop, corruption_auc_lead, corruption_early_share,
     auc_difference, norm_order_correlation, norm_u_shape, duplicate_rate, consistency_drop, consistency_drop_lead,
-    consistency_spread, median_seconds, seconds_ratio, seconds_lead, median_greedy_steps, share_steps_below,
+    consistency_spread, seconds, seconds_ratio, seconds_lead, median_greedy_steps, share_steps_below,
     median_steps_lead, rd_auc_difference, rd_auc_ratio, rd_early_minimum, rd_rise_after_drop, lambda_largest_gap,
     lambda_largest_ratio, vit_early_gap, share_vit_sparser, init_early_gap, init_final_ratio, init_spread_ratio)}
