@@ -16,7 +16,8 @@ CLI's: ``moxi``, ``moxi-minus``, ``gradcam``, ``gradcampp``, ``rollout``, ``shap
     from ``accuracy`` with :func:`clearsight.evaluation.curves.auc` when missing).
 ``heatmaps`` (MoXI Fig. 4)
     ``{"steps": {"insertion": {method: [patches inserted until the prediction is right, per image]},
-    "deletion": {method: [patches removed until it is wrong, per image]}}}``: the heatmaps' highlighted patches.
+    "deletion": {method: [patches removed until it is wrong, per image]}}}``: the heatmaps' highlighted patches
+    (from each image's stored curve: the first j at which the prediction turns right / wrong).
 ``class-discriminative`` (MoXI Fig. 5), ``qualitative`` (CartoonX Fig. 1-2)
     only :class:`Common` plus ``"figures": [paths]``: judged by eye.
 ``corruptions`` (MoXI Fig. 6, 13, 14)
@@ -323,7 +324,10 @@ def duplicate_rate(summary: Mapping[str, Any]) -> float:
 # ---- consistency (models restricted to 10 ... 1000 classes) ----
 
 def _by_classes(summary: Mapping[str, Any], curve: str, method: str) -> list[float]:
-    classes = [str(c) for c in need(summary, "classes")]
+    try:
+        classes = [str(c) for c in sorted(int(c) for c in need(summary, "classes"))]
+    except (TypeError, ValueError):
+        raise NotMeasured("the consistency run's classes are not whole numbers") from None
     if len(classes) < 2:
         raise NotMeasured("the consistency run has fewer than two class counts")
     aucs = need(summary, curve, "auc", method)
