@@ -88,10 +88,8 @@ def _pseudo_angle(x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
     return torch.where((x1 == 0) & (x2 == 0), torch.zeros_like(t), t)
 
 
-def _filters_full(height: int, width: int, scales: int) -> torch.Tensor:
-    """All ``K`` filters on the full ``(H, W)`` frequency grid, float64, before symmetrisation."""
-    x2 = torch.fft.fftfreq(height, dtype=torch.float64)[:, None].expand(height, width)
-    x1 = torch.fft.fftfreq(width, dtype=torch.float64)[None, :].expand(height, width)
+def _filters_at(x1: torch.Tensor, x2: torch.Tensor, scales: int) -> torch.Tensor:
+    """All ``K`` filters at the frequencies ``(x1, x2)`` (cycles per pixel), before symmetrisation."""
     r = torch.maximum(x1.abs(), x2.abs())
     t = _pseudo_angle(x1, x2)
     c = 2.0 ** -(scales + 1)
@@ -107,15 +105,23 @@ def _filters_full(height: int, width: int, scales: int) -> torch.Tensor:
     return torch.stack(out)
 
 
+def _filters_full(height: int, width: int, scales: int) -> torch.Tensor:
+    """All ``K`` filters on the full ``(H, W)`` frequency grid, float64, before symmetrisation."""
+    x2 = torch.fft.fftfreq(height, dtype=torch.float64)[:, None].expand(height, width)
+    x1 = torch.fft.fftfreq(width, dtype=torch.float64)[None, :].expand(height, width)
+    return _filters_at(x1, x2, scales)
+
+
 @lru_cache(maxsize=16)
 def _filters_cpu64(height: int, width: int, scales: int) -> torch.Tensor:
-    """The symmetrised filters in ``rfft2`` layout ``(K, H, W//2 + 1)``, float64 on the CPU."""
-    full = _filters_full(height, width, scales)
-    rows = (-torch.arange(height)) % height
-    cols = (-torch.arange(width)) % width
-    mirrored = full[:, rows][:, :, cols]  # psi at the grid's -xi
-    sym = ((full**2 + mirrored**2) / 2).sqrt()
-    return sym[..., : width // 2 + 1].contiguous()
+    """The symmetrised filters in ``rfft2`` layout ``(K, H, W//2 + 1)``, float64 on the CPU: each filter at
+    the half-plane's frequencies and at the grid's negatives of them (which differ on Nyquist lines only)."""
+    half = width // 2 + 1
+    f2, f1 = torch.fft.fftfreq(height, dtype=torch.float64), torch.fft.fftfreq(width, dtype=torch.float64)
+    x2, x1 = f2[:, None].expand(height, half), f1[None, :half].expand(height, half)
+    n2 = f2[(-torch.arange(height)) % height][:, None].expand(height, half)
+    n1 = f1[(-torch.arange(half)) % width][None, :].expand(height, half)
+    return ((_filters_at(x1, x2, scales) ** 2 + _filters_at(n1, n2, scales) ** 2) / 2).sqrt().contiguous()
 
 
 @lru_cache(maxsize=32)
