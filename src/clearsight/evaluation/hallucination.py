@@ -40,10 +40,13 @@ REPRESENTATIONS: tuple[str, ...] = ("pixel", "wavelet", "shearlet")
 
 # ------------------------------------------------------------------------------------------- images
 def as_image(image: Any, name: str = "image") -> torch.Tensor:
-    """A ``(C,H,W)`` float64 tensor (C = 1 or 3) from a ``(H,W)``, ``(C,H,W)`` or ``(H,W,C)`` image."""
+    """A ``(C,H,W)`` float64 tensor (C = 1 or 3) from a ``(H,W)``, ``(C,H,W)`` or ``(H,W,C)`` image (8-bit
+    pixels are divided by 255; the edge threshold assumes values in [0,1])."""
     x = image.detach() if isinstance(image, torch.Tensor) else torch.as_tensor(np.asarray(image))
-    if not (x.is_floating_point() or x.dtype in (torch.uint8, torch.int64, torch.int32)):
-        raise InputShapeError(f"{name} must hold numbers, got dtype {x.dtype}")
+    if x.dtype == torch.uint8:  # 8-bit pixels, as PIL gives them
+        x = x.to(torch.float64) / 255
+    elif not x.is_floating_point():
+        raise InputShapeError(f"{name} must be a float image in [0,1] or 8-bit pixels; got dtype {x.dtype}")
     x = x.to(torch.float64)
     if x.ndim == 2:
         x = x[None]
