@@ -13,6 +13,7 @@ from .curves import (
     read_labels,
     saliency_order,
 )
+from .hallucination import CPScores, cp_scores, edge_map, hallucination_score, saliency_explanation_image
 from .initialisations import InitResults, evaluate_initialisations
 from .lambda_sweep import LambdaSweepResults, evaluate_lambda_sweep
 from .rate_distortion import (
@@ -27,6 +28,7 @@ from .rate_distortion import (
 from .runs import CurveStore, StoredRuns
 
 __all__ = [
+    "CPScores", "cp_scores", "edge_map", "hallucination_score", "saliency_explanation_image",
     "CurveResults", "CurveStore", "DistortionResults", "InitResults", "LambdaSweepResults", "StoredRuns", "auc",
     "distortion_curve", "evaluate_curves", "evaluate_initialisations", "evaluate_lambda_sweep",
     "evaluate_rate_distortion", "explanation_ranking", "explanation_relevance", "image_curve", "method_curve",
