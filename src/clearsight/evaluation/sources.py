@@ -115,6 +115,8 @@ class EvalMethod:
     explainer: Explainer | None = None
     saved: SavedExplanations | None = None
     checkpoint_dir: str | None = None
+    #: a named method's explainer as its options make it (its settings, defaults resolved, key the results)
+    built: Explainer | None = None
 
     @property
     def cls(self) -> type | None:
@@ -146,6 +148,8 @@ class EvalMethod:
         if isinstance(source, Explainer):
             return {"class": f"{type(source).__module__}.{type(source).__qualname__}",
                     "settings": jsonable(source.settings())}
+        if self.built is not None:
+            return {"name": self.name, "settings": jsonable(self.built.settings())}
         return {"name": self.name, "options": jsonable(result_options(self.options))}
 
 
@@ -162,11 +166,12 @@ def resolve_methods(methods: Sequence[Any], method_options: Mapping[str, Mapping
         if isinstance(entry, str):
             options = dict((method_options or {}).get(entry, {}))
             checkpoint = options.get("checkpoint_dir")
+            built = None
             if build and entry not in builtin:
                 from ..methods import build_explainer
 
-                build_explainer(entry, result_options(options))
-            resolved.append(EvalMethod(entry, name=entry, options=options,
+                built = build_explainer(entry, result_options(options))
+            resolved.append(EvalMethod(entry, name=entry, options=options, built=built,
                                        checkpoint_dir=None if checkpoint is None else str(checkpoint)))
         elif isinstance(entry, Explainer):
             resolved.append(EvalMethod(entry.name, explainer=entry))
