@@ -91,3 +91,24 @@ def test_planned_work_pickles_and_computes_the_same_curve(tiny_vit):
     theirs = copy.compute(tiny_vit, planned.unit)
     np.testing.assert_allclose(theirs["scores"], ours["scores"], rtol=1e-6)
     assert planned.unit.options["pixels"] and planned.unit.options["weights"] == tiny_vit.weights_digest()
+
+
+@pytest.mark.slow
+def test_cli_evaluates_the_explanations_a_folder_holds(tmp_path, one_photo_folder):
+    """``evaluate --explanations DIR`` gives the curve of the method that made them (EfficientNet-Lite0)."""
+    import csv
+
+    from clearsight.cli import main
+
+    explained = tmp_path / "explained"
+    photo = next(one_photo_folder.iterdir())
+    assert main(["explain", str(photo), "--method", "gradcam", "--out", str(explained)]) == 0
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--curve", "deletion", "--methods", "gradcam", "--explanations", str(explained),
+                 "--images", str(one_photo_folder), "--out", str(out)]) == 0
+    with open(out / "deletion_auc.csv") as f:
+        rows = {r["method"]: r for r in csv.DictReader(f)}
+    assert list(rows) == ["gradcam", "gradcam-2"]
+    assert rows["gradcam"]["auc_mean_score"] == rows["gradcam-2"]["auc_mean_score"]
+    assert main(["evaluate", "--curve", "inits", "--explanations", str(explained), "--images",
+                 str(one_photo_folder)]) == 2

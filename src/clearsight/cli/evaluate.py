@@ -39,7 +39,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     rate_distortion = args.curve in RD_CURVES
     default = {"lambda-sweep": "cartoonx,pixel-rde", "inits": "cartoonx"}.get(
         args.curve, DEFAULT_RD_METHODS if rate_distortion else DEFAULT_CURVE_METHODS)
-    methods = split_names(args.methods or default)
+    saved = [_saved(value) for value in args.explanations or []]
+    if saved and args.curve in ("lambda-sweep", "inits"):
+        raise MethodError(f"--curve {args.curve} explains each image itself; --explanations apply to insertion, "
+                          "deletion, corruption, adversarial and rd-* curves")
+    methods = split_names(args.methods) if args.methods else [] if saved else split_names(default)
     options = evaluate_options(args, methods)
     if args.draws < 1:
         raise MethodError(f"--draws is the number of noise realisations averaged (at least 1); got {args.draws}")
@@ -72,13 +76,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         import shutil
 
         shutil.rmtree(store)
+    evaluated = [*methods, *saved]
     if replacements:
         return _evaluate_replacement(args, clf, images, [labels.get(p.name) for p in paths], [p.name for p in paths],
-                                     methods, options, store, replacements)
+                                     evaluated, options, store, replacements)
     run = {"lambda-sweep": _evaluate_lambda_sweep, "inits": _evaluate_inits}.get(
         args.curve, _evaluate_rate_distortion if rate_distortion else _evaluate_insertion_deletion)
-    return run(args, clf, images, [labels.get(p.name) for p in paths], [p.name for p in paths], methods, options,
+    return run(args, clf, images, [labels.get(p.name) for p in paths], [p.name for p in paths], evaluated, options,
                store)
+
+
+def _saved(value: str):
+    """``--explanations [METHOD=]DIR`` as :class:`~clearsight.evaluation.SavedExplanations`."""
+    from ..evaluation import SavedExplanations
+    from ..methods import METHODS
+
+    method, sep, folder = value.partition("=")
+    if sep and method in METHODS:
+        return SavedExplanations(folder, method=method)
+    return SavedExplanations(value)
 
 
 def _replacements(args: argparse.Namespace) -> list:

@@ -127,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"comma-separated method names (default: insertion/deletion {DEFAULT_CURVE_METHODS}, the six "
                     f"of the MoXI paper; rate-distortion {DEFAULT_RD_METHODS}: random-* rank at random; lambda-sweep "
                     "cartoonx,pixel-rde; inits: cartoonx, one method)")
+    ev.add_argument("--explanations", action="append", metavar="[METHOD=]DIR",
+                    help="also evaluate the explanations saved in DIR by 'clearsight explain' (NAME_METHOD.npz/.json "
+                    "per image; METHOD= picks one method when DIR holds several); may be repeated; not for "
+                    "lambda-sweep or inits, which explain each image themselves")
     ev.add_argument("--images", required=True, metavar="DIR", help="folder of images")
     ev.add_argument("--labels", metavar="CSV", help="CSV with 'file' and 'class_index' columns; without it the "
                     "model's predictions are the labels; misclassified images are skipped")
