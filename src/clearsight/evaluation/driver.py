@@ -108,7 +108,8 @@ class Evaluation:
 
     ``model`` is a loaded classifier or a :class:`ModelSpec`; ``experiment`` names the experiment in every
     unit (``insertion``, ``rd-keep``, ``lambda-sweep``, ...) and ``parameters`` are the experiment's own
-    settings, part of every unit's settings.
+    settings, part of every unit's settings (those that depend on the loaded model may be added to it before
+    the first unit is planned).
     """
 
     def __init__(self, model: Any, images: Sequence[torch.Tensor], labels: Sequence[int | None],
@@ -124,9 +125,11 @@ class Evaluation:
             raise MethodError(f"{len(self.names)} names for {len(self.images)} images")
         if store is not None and len(set(self.names)) != len(self.names):
             raise MethodError("image names must be unique when finished results are stored")
-        self.experiment, self.parameters = experiment, parameters
+        self.experiment, self.parameters = experiment, dict(parameters)
         self.store = UnitStore(store) if store is not None else None
         self.engine = engine if engine is not None else LocalEngine()
+        if getattr(self.engine, "name", None) == "local":  # in this process: the model loaded here serves
+            self.work_model = self.clf
         self._base: dict[str, Any] | None = None
 
     def classified(self) -> tuple[list[tuple[str, torch.Tensor, int]], list[str]]:
