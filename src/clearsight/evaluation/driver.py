@@ -3,8 +3,8 @@
 Insertion/deletion curves, rate-distortion curves, the lambda sweep and the initialisation comparison all
 do the same thing per image: skip it when the model misclassifies it (the papers explain correctly
 classified images only), then compute one result per (method[, variant]). Each such result is a
-:class:`~clearsight.engine.Unit` whose settings name everything it depends on (the model and its weights
-digest, the image's pixel digest, the target, the image size, the method's result options and the
+:class:`~clearsight.engine.Unit` whose settings name everything it depends on (the model, its weights
+digest and precision, the image's pixel digest, the target, the image size, the method's result options and the
 experiment's parameters), so an engine computes it once, a :class:`~clearsight.engine.UnitStore` keeps it,
 and a run with any other setting never reuses it.
 
@@ -147,9 +147,10 @@ class Evaluation:
 
     def unit(self, name: str, image: torch.Tensor, target: int, method: str, settings: dict[str, Any]) -> Unit:
         """The unit of ``method`` (a label, with its variant) on one image: its ``settings`` plus the model,
-        weights, pixels, target, size and the experiment's parameters."""
+        its weights digest and precision, the pixels' digest, target, size and the experiment's parameters."""
         if self._base is None:
-            self._base = {"model": self.clf.name, "weights": self.clf.weights_digest(), **self.parameters}
+            self._base = {"model": self.clf.name, "weights": self.clf.weights_digest(),
+                          "precision": getattr(self.clf, "precision", "fp32"), **self.parameters}
         return Unit.make(self.experiment, name, method, {
             **self._base, "pixels": pixel_digest(image), "target": int(target), "size": list(image.shape[-2:]),
             "method": settings})
