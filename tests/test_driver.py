@@ -102,10 +102,11 @@ def test_cli_evaluates_the_explanations_a_folder_holds(tmp_path, one_photo_folde
 
     explained = tmp_path / "explained"
     photo = next(one_photo_folder.iterdir())
-    assert main(["explain", str(photo), "--method", "gradcam", "--out", str(explained)]) == 0
+    small = ["--size", "96"]  # 36 patches: a curve of 37 passes
+    assert main(["explain", str(photo), "--method", "gradcam", "--out", str(explained), *small]) == 0
     out = tmp_path / "eval"
     assert main(["evaluate", "--curve", "deletion", "--methods", "gradcam", "--explanations", str(explained),
-                 "--images", str(one_photo_folder), "--out", str(out)]) == 0
+                 "--images", str(one_photo_folder), "--out", str(out), *small]) == 0
     with open(out / "deletion_auc.csv") as f:
         rows = {r["method"]: r for r in csv.DictReader(f)}
     assert list(rows) == ["gradcam", "gradcam-2"]
@@ -134,7 +135,7 @@ class PicklingEngine:
 
 @pytest.mark.slow
 def test_a_model_spec_is_loaded_by_the_work_itself_with_the_same_curves(effnet, photo_paths, tmp_path):
-    image = effnet.prepare(photo_paths[0])
+    image = effnet.prepare(photo_paths[0], size=96)  # 36 patches: a curve of 37 passes
     local = evaluate_curves(effnet, [image], [None], ["gradcam"], "deletion", names=["a"])
     engine = PicklingEngine()
     shipped = evaluate_curves(ModelSpec("efficientnet_lite0"), [image], [None], ["gradcam"], "deletion", names=["a"],

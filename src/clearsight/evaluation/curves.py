@@ -249,6 +249,8 @@ def evaluate_curves(clf, images: Sequence[torch.Tensor], labels: Sequence[int | 
     clf = run.clf
     absence = make_absence(absence, clf)
     grid = PatchGrid.for_classifier(clf, patch_size)
+    if images and tuple(images[0].shape[-2:]) != (grid.height, grid.width):  # photos brought to another size
+        grid = PatchGrid(int(images[0].shape[-2]), int(images[0].shape[-1]), grid.patch)
     results = CurveResults(curve=curve, settings={
         "absence": absence.describe(), "score": score, "model": clf.name, "unit": "patch",
         "metric": "top-1 accuracy", "methods": labels_out})
