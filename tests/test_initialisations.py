@@ -10,8 +10,7 @@ import pytest
 import torch
 
 from clearsight.errors import MethodError
-from clearsight.evaluation import InitResults, evaluate_initialisations
-from clearsight.evaluation.initialisations import init_options
+from clearsight.experiments.initialisations import InitResults, evaluate_initialisations, init_options
 
 
 def tiny_image(seed: int) -> torch.Tensor:
@@ -30,7 +29,7 @@ def test_initialisation_names():
 def test_each_run_starts_from_its_initialisation(tiny_cnn, tmp_path, monkeypatch):
     """The first recorded loss is the starting mask's: all ones keeps the image whatever the noise, so its loss
     is exactly lambda_k x 1; a random mask starts near lambda_k / 2; pre-optimisation starts at its level."""
-    import clearsight.evaluation.initialisations as inits_module
+    import clearsight.experiments.initialisations as inits_module
 
     pics, names = [tiny_image(0), tiny_image(1)], ["a.png", "b.png"]
     options = {"steps": 3, "samples": 2}

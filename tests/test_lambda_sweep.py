@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from clearsight.errors import MethodError
-from clearsight.evaluation import evaluate_lambda_sweep
+from clearsight.experiments.lambda_sweep import evaluate_lambda_sweep
 from clearsight.methods import build_explainer
 from clearsight.methods.rde import Problem, arrays_to_masks, sparsity
 
@@ -41,7 +41,7 @@ def test_each_value_is_the_masks_l2_distortion_and_sparsity(tiny_cnn, tmp_path):
 
 
 def test_a_resumed_sweep_reuses_finished_runs_and_writes_its_table(tiny_cnn, tmp_path, monkeypatch):
-    import clearsight.evaluation.lambda_sweep as sweep
+    import clearsight.experiments.lambda_sweep as sweep
 
     pics, names = [tiny_image(1), tiny_image(2)], ["a.png", "b.png"]
     options = {m: {"steps": 2, "samples": 2} for m in ("cartoonx", "pixel-rde")}
@@ -82,17 +82,25 @@ def test_cli_refuses_a_bad_sweep_before_loading_anything(tmp_path, capsys):
     assert "takes cartoonx and pixel-rde" in capsys.readouterr().err
 
 
-def test_evaluate_keeps_rde_state_beside_its_runs_without_changing_their_key(tiny_cnn, tmp_path):
+def test_evaluate_keeps_rde_state_beside_its_runs_without_changing_their_key(tiny_cnn, tmp_path, monkeypatch):
     """An RDE explanation cut off half-way resumes (its state is in --out/runs/.checkpoints), and where the
     state lives never decides which finished results are reused."""
+    import clearsight.experiments.lambda_sweep as sweep
     from clearsight.cli import build_parser
-    from clearsight.cli_evaluate import _evaluate_options
-    from clearsight.evaluation import StoredRuns
+    from clearsight.cli.evaluate import evaluate_options
 
     args = build_parser().parse_args(["evaluate", "--curve", "lambda-sweep", "--images", "x", "--out", str(tmp_path)])
-    options = _evaluate_options(args, ["cartoonx", "pixel-rde"])
-    assert options["cartoonx"]["checkpoint_dir"] == str(tmp_path / "runs" / ".checkpoints")
-    pics = [tiny_image(5)]
-    kept = StoredRuns(tiny_cnn, pics, [None], ["a"], ["cartoonx"], options, tmp_path, {})
-    plain = StoredRuns(tiny_cnn, pics, [None], ["a"], ["cartoonx"], {"cartoonx": {"seed": 0}}, tmp_path, {})
-    assert kept.stores["cartoonx"].folder == plain.stores["cartoonx"].folder
+    options = evaluate_options(args, ["cartoonx", "pixel-rde"])
+    checkpoints = tmp_path / "runs" / ".checkpoints"
+    assert options["cartoonx"]["checkpoint_dir"] == str(checkpoints)
+    pics, store = [tiny_image(5)], tmp_path / "runs"
+    kept = {"cartoonx": {**options["cartoonx"], "steps": 2, "samples": 2}}
+    first = evaluate_lambda_sweep(tiny_cnn, pics, [None], ["cartoonx"], [4], names=["a"], method_options=kept,
+                                  store=store)
+    calls = []
+    real = sweep.mask_quality
+    monkeypatch.setattr(sweep, "mask_quality", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    plain = {"cartoonx": {"seed": 0, "steps": 2, "samples": 2}}
+    again = evaluate_lambda_sweep(tiny_cnn, pics, [None], ["cartoonx"], [4], names=["a"], method_options=plain,
+                                  store=store)
+    assert calls == [] and again.distortion == first.distortion  # the stored unit, found without the state folder

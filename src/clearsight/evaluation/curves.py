@@ -11,9 +11,10 @@ rollout and Shapley give their patches by descending saliency, the same order fo
 "image patches are inserted and deleted in the same order"). Absence: token dropping for ViTs, the mean
 fill for CNNs (:func:`clearsight.parts.default_absence`) unless given.
 
-Full-order MoXI costs minutes per image, so a curve over a folder takes hours: with a ``store`` folder,
-each finished (image, method) curve is written there atomically and an interrupted evaluation resumes
-where it stopped, recomputing nothing that was finished (:class:`CurveStore`).
+Full-order MoXI costs minutes per image, so a curve over a folder takes hours: each (image, method) curve
+is one unit of :mod:`clearsight.evaluation.driver`; with a ``store`` folder each finished one is written
+there atomically and an interrupted evaluation resumes where it stopped, recomputing nothing that was
+finished.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import csv
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,12 +31,13 @@ import torch
 
 from ..errors import MethodError
 from ..explanation import Explanation
+from ..methods.base import Explainer
+from ..methods.capabilities import can, registered_class
 from ..parts import Absence, PatchGame, PatchGrid, make_absence
-from .runs import StoredRuns, skip_reporter
+from .driver import Evaluation, Progress, result_options
+from .sources import EvalMethod, resolve_methods, with_attributes
 
 Curve = Literal["insertion", "deletion"]
-GREEDY_METHODS = ("moxi", "moxi-minus")
-PATCH_METHODS = ("moxi", "moxi-minus", "shapley")
 
 
 def check_curve(curve: str) -> Curve:
@@ -85,19 +86,52 @@ def image_curve(game: PatchGame, order: torch.Tensor, curve: Curve) -> tuple[np.
     return values.cpu().numpy(), logits.argmax(1).cpu().numpy()
 
 
-def method_order(method: str, clf, image: torch.Tensor, target: int, curve: Curve,
+def method_order(method: str | Explainer | Explanation, clf, image: torch.Tensor, target: int, curve: Curve,
                  options: dict[str, Any] | None = None, grid: PatchGrid | None = None) -> torch.Tensor:
-    """The full patch ordering ``method`` gives ``image`` for ``curve``."""
-    from ..methods import build_explainer
+    """The full patch ordering ``method`` gives ``image`` for ``curve``.
 
-    options = dict(options or {})
-    if method in GREEDY_METHODS:
-        options.update(mode=curve, full_order=True)
-    explanation = build_explainer(method, options).explain(clf, image, target)
+    ``method`` is a name (made with ``options``), an explainer, or an explanation already made. Methods whose
+    class ``gives_order`` (MoXI, MoXI(-)) give their own full order for that curve (a name is run in the
+    curve's mode; an explainer must already be in it); the others give their patches by descending saliency.
+    """
     grid = grid or PatchGrid.for_classifier(clf)
-    if method in GREEDY_METHODS:
-        return torch.as_tensor(explanation.order, dtype=torch.long)
+    if isinstance(method, Explanation):
+        explanation = method
+    else:
+        explainer = _curve_explainer(method, curve, options)
+        run = {"checkpoint_dir": (options or {}).get("checkpoint_dir")} if isinstance(method, str) else {}
+        explanation = explainer.explain(clf, image, target, **{k: v for k, v in run.items() if v is not None})
+    order = explanation.order
+    if order is not None and np.asarray(order).size == grid.size:
+        mode = explanation.settings.get("mode")
+        if mode is not None and mode != curve:
+            raise MethodError(f"the {explanation.method} order was made for {mode}; a {curve} curve needs the "
+                              f"{curve} order")
+        return torch.as_tensor(np.asarray(order), dtype=torch.long)
+    cls = registered_class(explanation.method)
+    if cls is not None and can(cls, "gives_order"):
+        raise MethodError(f"the {explanation.method} explanation orders {0 if order is None else len(order)} of the "
+                          f"{grid.size} patches: a curve needs the full order (full_order=True)")
     return saliency_order(explanation, grid)
+
+
+def _curve_explainer(method: str | Explainer, curve: Curve, options: dict[str, Any] | None) -> Explainer:
+    """The explainer a curve runs: a name made with ``options`` (in the curve's mode and with a full order,
+    when it gives its own order), or a copy of the explainer given, with a full order."""
+    if isinstance(method, str):
+        from ..methods import build_explainer
+
+        options = result_options(dict(options or {}))
+        if can(method, "gives_order") and curve in can(method, "modes"):
+            options.update(mode=curve, full_order=True)
+        return build_explainer(method, options)
+    if can(method, "gives_order"):
+        mode = getattr(method, "mode", curve)
+        if mode != curve:
+            raise MethodError(f"{type(method).__name__}(mode={mode!r}) gives the {mode} order; a {curve} curve needs "
+                              f"mode={curve!r}")
+        return with_attributes(method, full_order=True)
+    return method
 
 
 @dataclass
@@ -188,51 +222,84 @@ def write_curve_table(path: Path, columns: dict[str, np.ndarray]) -> Path:
     return path
 
 
-def evaluate_curves(clf, images: Sequence[torch.Tensor], labels: Sequence[int | None], methods: Sequence[str],
+def evaluate_curves(clf, images: Sequence[torch.Tensor], labels: Sequence[int | None], methods: Sequence[Any],
                     curve: Curve = "insertion", names: Sequence[str] | None = None,
                     absence: Absence | str | None = None, score: str = "log-odds",
                     method_options: dict[str, dict[str, Any]] | None = None, patch_size: int | None = None,
-                    progress: Callable[[str], None] | None = None,
-                    store: str | Path | None = None) -> CurveResults:
+                    progress: Progress | None = None, store: str | Path | None = None,
+                    engine: Any = None) -> CurveResults:
     """Curves of ``methods`` over ``images`` (``(3,H,W)`` tensors) with ``labels``.
+
+    ``methods`` are names (made with ``method_options``), :class:`~clearsight.methods.Explainer` objects or
+    saved explanations (:class:`~clearsight.evaluation.sources.SavedExplanations`, or a mapping image name ->
+    :class:`Explanation`). ``clf`` is a loaded classifier or a
+    :class:`~clearsight.evaluation.driver.ModelSpec` (workers then load the model themselves).
 
     A label of None means "the prediction". Images the model misclassifies are skipped (the paper explains
     correctly classified images only); ``progress`` is called once per (image, method) done. ``patch_size``
-    sets the players of the curves and of the patch-based methods (MoXI, MoXI(-), Shapley). With ``store``,
-    finished (image, method) curves are kept in that folder and reused (:class:`CurveStore`); images are
-    then told apart by ``names``, which must be unique.
+    sets the players of the curves and of the methods that play the patch game (MoXI, MoXI(-), Shapley). With
+    ``store``, finished (image, method) curves are kept in that folder and reused; images are then told apart
+    by ``names``, which must be unique. ``engine`` runs the units (default: in this process).
     """
     curve = check_curve(curve)
+    resolved = resolve_methods(methods, _with_patch_size(methods, method_options, patch_size))
+    resolved = [_with_curve_patch_size(m, patch_size) for m in resolved]
+    labels_out = [m.label for m in resolved]
+    run = Evaluation(clf, images, labels, names, curve, {}, store, engine)
+    clf = run.clf
     absence = make_absence(absence, clf)
     grid = PatchGrid.for_classifier(clf, patch_size)
-    options = {m: dict((method_options or {}).get(m, {})) for m in methods}
-    for m in PATCH_METHODS:
-        if m in options and patch_size is not None:
-            options[m].setdefault("patch_size", patch_size)
+    if images and tuple(images[0].shape[-2:]) != (grid.height, grid.width):  # photos brought to another size
+        grid = PatchGrid(int(images[0].shape[-2]), int(images[0].shape[-1]), grid.patch)
     results = CurveResults(curve=curve, settings={
         "absence": absence.describe(), "score": score, "model": clf.name, "unit": "patch",
-        "metric": "top-1 accuracy", "methods": list(methods)})
-    runs = StoredRuns(clf, images, labels, names, methods, options, store,
-                      {**results.settings, "curve": curve, "grid": list(grid.shape)})
-    for name, image, target in runs.correctly_classified(skip_reporter(results.skipped, methods, progress)):
-        game = PatchGame(clf, image, target, score=score, absence=absence, grid=grid)
-        results.settings.setdefault("steps", game.num_players)
+        "metric": "top-1 accuracy", "methods": labels_out})
+    # absence and grid depend on the model, known once loaded: they join the units' settings before any is planned
+    run.parameters.update(absence=absence.describe(), score=score, grid=list(grid.shape))
+    kept, results.skipped = run.classified()
+    planned = []
+    for name, image, target in kept:
         results.images.append(name)
         results.labels.append(target)
-        for method in methods:
-            compute = partial(_method_curve, method, game, curve, options[method], grid)
-            finished = runs.result(method, method, name, image, target, compute)
-            results.add(method, finished["scores"], finished["predictions"], target, float(finished["seconds"]),
-                        finished.get("order"))
-            if progress:
-                progress(method)
+        for m in resolved:
+            source = m.source(name, target)
+            options = {"method": source, "method_options": m.options, "curve": curve, "score": score,
+                       "absence": absence, "grid": grid}
+            planned.append(run.plan(name, image, target, m.label, m.settings(source), curve_unit, options))
+    if kept:
+        results.settings.setdefault("steps", grid.size)
+    finished = run.run(planned, results.skipped, labels_out, progress)
+    for p in planned:
+        arrays = finished[p.unit]
+        results.add(p.label, arrays["scores"], arrays["predictions"], p.task.target, float(arrays["seconds"]),
+                    arrays.get("order"))
     return results
 
 
-def _method_curve(method: str, game: PatchGame, curve: Curve, options: dict[str, Any], grid: PatchGrid
-                  ) -> dict[str, np.ndarray]:
-    order = method_order(method, game.clf, game.image, game.target, curve, options, grid)
-    values, preds = image_curve(game, order, curve)
+def _with_patch_size(methods: Sequence[Any], method_options: dict[str, dict[str, Any]] | None,
+                     patch_size: int | None) -> dict[str, dict[str, Any]]:
+    """Each named method's options, with the curve's ``patch_size`` for those that play the patch game."""
+    options = {m: dict((method_options or {}).get(m, {})) for m in methods if isinstance(m, str)}
+    for m in options:
+        if patch_size is not None and registered_class(m) is not None and can(m, "patch_game"):
+            options[m].setdefault("patch_size", patch_size)
+    return options
+
+
+def _with_curve_patch_size(method: EvalMethod, patch_size: int | None) -> EvalMethod:
+    """An explainer object that plays the patch game with its default patch takes the curve's patches."""
+    e = method.explainer
+    if e is not None and patch_size is not None and can(e, "patch_game") and getattr(e, "patch_size", 0) is None:
+        method.explainer = with_attributes(e, patch_size=patch_size)
+    return method
+
+
+def curve_unit(clf, image: torch.Tensor, target: int, options: dict[str, Any]) -> dict[str, np.ndarray]:
+    """One (image, method) curve: the method's order, then the scores and predictions along it."""
+    game = PatchGame(clf, image, target, score=options["score"], absence=options["absence"], grid=options["grid"])
+    order = method_order(options["method"], clf, image, target, options["curve"], options["method_options"],
+                         options["grid"])
+    values, preds = image_curve(game, order, options["curve"])
     return {"scores": values.astype(np.float32), "predictions": preds, "order": order.cpu().numpy()}
 
 

@@ -17,16 +17,16 @@ softmax vectors of the clean and the modified image (not squared, not target-onl
 
 Over a set of images the curves are averaged (mean and std); :meth:`DistortionResults.normalized` applies
 the reproduction's normalisation for its ViT figure. Explanations take minutes per image for CartoonX, so
-with a ``store`` folder each finished (image, method) curve is kept and an interrupted run resumes.
+each (image, method) curve is a unit of :mod:`clearsight.evaluation.driver`: with a ``store`` folder each
+finished one is kept and an interrupted run resumes.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,6 +35,7 @@ import torch
 
 from ..errors import MethodError
 from ..explanation import Explanation
+from ..methods.base import Explainer
 from ..methods.rde import (
     NoiseModel,
     PixelRepresentation,
@@ -43,7 +44,8 @@ from ..methods.rde import (
     representation_from_settings,
 )
 from .curves import auc, write_curve_table
-from .runs import StoredRuns, skip_reporter
+from .driver import Evaluation, Progress, result_options
+from .sources import resolve_methods
 
 Figure = Literal["keep", "randomize"]
 FIGURES: tuple[str, ...] = ("keep", "randomize")
@@ -153,20 +155,28 @@ def distortion_curve(clf, image: torch.Tensor, representation: Representation, o
     return (curve / int(draws)).astype(np.float32)
 
 
-def method_curve(method: str, clf, image: torch.Tensor, target: int, figure: Figure = "keep",
-                 options: dict[str, Any] | None = None, points: int = POINTS, seed: int = 0,
+def method_curve(method: str | Explainer | Explanation, clf, image: torch.Tensor, target: int,
+                 figure: Figure = "keep", options: dict[str, Any] | None = None, points: int = POINTS, seed: int = 0,
                  draws: int = 1) -> np.ndarray:
-    """The rate-distortion curve of ``method``'s explanation of ``image`` (or of a random baseline)."""
+    """The rate-distortion curve of ``method``'s explanation of ``image`` (or of a random baseline):
+    ``method`` is a name (made with ``options``), an explainer, or an explanation already made."""
     size = tuple(image.shape[-2:])
-    if method in RANDOM_METHODS:
+    if isinstance(method, str) and method in RANDOM_METHODS:
         representation: Representation = (WaveletRepresentation() if RANDOM_METHODS[method] == "wavelet"
                                            else PixelRepresentation(clamp=False))
         total = sum(math.prod(b.shape[1:]) for b in representation.analyze(image.to(clf.device)))
         order = random_order(total, seed)
     else:
-        from ..methods import build_explainer
+        if isinstance(method, Explanation):
+            explanation = method
+        elif isinstance(method, str):
+            from ..methods import build_explainer
 
-        explanation = build_explainer(method, options).explain(clf, image, target)
+            run = {"checkpoint_dir": (options or {}).get("checkpoint_dir")}
+            explanation = build_explainer(method, result_options(options or {})).explain(
+                clf, image, target, **{k: v for k, v in run.items() if v is not None})
+        else:
+            explanation = method.explain(clf, image, target)
         representation, order = explanation_ranking(explanation, size, seed)
     return distortion_curve(clf, image, representation, order, figure, points, seed, draws)
 
@@ -262,37 +272,45 @@ class DistortionResults:
 
 
 def evaluate_rate_distortion(clf, images: Sequence[torch.Tensor], labels: Sequence[int | None],
-                             methods: Sequence[str], figure: Figure = "keep", names: Sequence[str] | None = None,
+                             methods: Sequence[Any], figure: Figure = "keep", names: Sequence[str] | None = None,
                              method_options: dict[str, dict[str, Any]] | None = None, points: int = POINTS,
-                             seed: int = 0, draws: int = 1, progress: Callable[[str], None] | None = None,
-                             store: str | Path | None = None) -> DistortionResults:
-    """Rate-distortion curves of ``methods`` (explanation methods, ``random-pixel``, ``random-wavelet``) over
-    ``images``, each explained for its label (None: the prediction); misclassified images are skipped.
+                             seed: int = 0, draws: int = 1, progress: Progress | None = None,
+                             store: str | Path | None = None, engine: Any = None) -> DistortionResults:
+    """Rate-distortion curves of ``methods`` over ``images``, each explained for its label (None: the
+    prediction); misclassified images are skipped.
 
-    With ``store``, finished (image, method) curves are kept there and reused (:class:`CurveStore`, keyed
-    by everything that changes them); images are then told apart by ``names``, which must be unique.
+    ``methods`` are names (explanation methods, ``random-pixel``, ``random-wavelet``), explainer objects or
+    saved explanations (as for :func:`~clearsight.evaluation.curves.evaluate_curves`). With ``store``, finished
+    (image, method) curves are kept there and reused (keyed by everything that changes them); images are then
+    told apart by ``names``, which must be unique. ``engine`` runs the units (default: in this process).
     """
     figure = check_figure(figure)
-    options = {m: dict((method_options or {}).get(m, {})) for m in methods}
-    results = DistortionResults(figure=figure, settings={
-        "model": clf.name, "metric": "l2 distance of softmax vectors", "points": points, "seed": seed,
-        "draws": draws, "methods": list(methods), "unit": "component"})
-    runs = StoredRuns(clf, images, labels, names, methods, options, store, {**results.settings, "curve": results.name})
-
-    for name, image, target in runs.correctly_classified(skip_reporter(results.skipped, methods, progress)):
+    resolved = resolve_methods(methods, method_options, builtin=tuple(RANDOM_METHODS))
+    labels_out = [m.label for m in resolved]
+    parameters = {"metric": "l2 distance of softmax vectors", "points": points, "seed": seed, "draws": draws,
+                  "unit": "component"}
+    run = Evaluation(clf, images, labels, names, f"rd-{figure}", parameters, store, engine)
+    results = DistortionResults(figure=figure, settings={"model": run.clf.name, **parameters, "methods": labels_out})
+    kept, results.skipped = run.classified()
+    planned = []
+    for name, image, target in kept:
         results.images.append(name)
         results.targets.append(target)
-        for method in methods:
-            compute = partial(_curve_arrays, method, clf, image, target, figure, options[method], points, seed, draws)
-            finished = runs.result(method, method, name, image, target, compute)
-            results.add(method, finished["scores"], float(finished["seconds"]))
-            if progress:
-                progress(method)
+        for m in resolved:
+            source = m.source(name, target)
+            options = {"method": source, "method_options": m.options, "figure": figure, "points": points,
+                       "seed": seed, "draws": draws}
+            planned.append(run.plan(name, image, target, m.label, m.settings(source), rd_unit, options))
+    finished = run.run(planned, results.skipped, labels_out, progress)
+    for p in planned:
+        results.add(p.label, finished[p.unit]["scores"], float(finished[p.unit]["seconds"]))
     return results
 
 
-def _curve_arrays(*args: Any) -> dict[str, np.ndarray]:
-    return {"scores": method_curve(*args)}
+def rd_unit(clf, image: torch.Tensor, target: int, options: dict[str, Any]) -> dict[str, np.ndarray]:
+    """One (image, method) rate-distortion curve."""
+    return {"scores": method_curve(options["method"], clf, image, target, options["figure"],
+                                   options["method_options"], options["points"], options["seed"], options["draws"])}
 
 
 def compare_figure(results: Sequence[str | Path], out: str | Path, normalized: bool = False,

@@ -13,6 +13,7 @@ order (:func:`perturbation_norms_by_order`), to show which patches the attack ch
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,21 +30,32 @@ REPLACEMENT_KINDS = ("corruption", "adversarial")
 def corruption_replacement(name: str, severity: int = 5, seed: int = 0) -> Replace:
     """Absent patches show the photo corrupted by ``name`` at ``severity`` (:mod:`clearsight.corruptions`),
     quantised to uint8 as the paper's pipeline does; ``seed`` fixes the corruption's random draws."""
-    from ..corruptions import check_corruption, corrupt_tensor
+    from ..corruptions import check_corruption
 
     check_corruption(name, severity)
-    return Replace(lambda clf, image, target: corrupt_tensor(image, name, severity, seed),
+    return Replace(partial(_corrupted, name=name, severity=severity, seed=seed),
                    f"corruption:{name}:{severity}:seed{seed}")
+
+
+# module-level makers (not lambdas), so that curves with a replacement pickle to other engines' workers
+def _corrupted(clf, image: torch.Tensor, target: int, *, name: str, severity: int, seed: int) -> torch.Tensor:
+    from ..corruptions import corrupt_tensor
+
+    return corrupt_tensor(image, name, severity, seed)
+
+
+def _attacked(clf, image: torch.Tensor, target: int, *, epsilon: float, step: float, steps: int) -> torch.Tensor:
+    from ..adversarial import pgd_l2
+
+    return pgd_l2(clf, image, target, epsilon, step, steps)
 
 
 def adversarial_replacement(epsilon: float = 1.0, step: float = 0.2, steps: int = 10) -> Replace:
     """Absent patches show an untargeted L2 PGD example of the photo (:func:`clearsight.adversarial.pgd_l2`)
     against the class the model predicts for it."""
-    from ..adversarial import pgd_l2
-
     if epsilon <= 0 or step <= 0 or steps < 1:
         raise MethodError(f"PGD needs epsilon > 0, step > 0 and at least one step; got {epsilon}, {step}, {steps}")
-    return Replace(lambda clf, image, target: pgd_l2(clf, image, target, epsilon, step, steps),
+    return Replace(partial(_attacked, epsilon=epsilon, step=step, steps=steps),
                    f"adversarial:l2-pgd:eps{epsilon:g}:step{step:g}:steps{steps}")
 
 
@@ -64,22 +76,22 @@ def make_replacement(spec: str, seed: int = 0, epsilon: float = 1.0, step: float
 
 
 def evaluate_replacement_curves(clf, images: Sequence[torch.Tensor], labels: Sequence[int | None],
-                                methods: Sequence[str], replacement: Replace | str,
+                                methods: Sequence[Any], replacement: Replace | str,
                                 names: Sequence[str] | None = None, score: str = "log-odds",
                                 method_options: dict[str, dict[str, Any]] | None = None,
                                 patch_size: int | None = None, progress: Callable[[str], None] | None = None,
-                                store: str | Path | None = None) -> CurveResults:
+                                store: str | Path | None = None, engine=None) -> CurveResults:
     """Deletion curves of ``methods`` over ``images`` where deleted patches show ``replacement``'s image.
 
     The methods explain the clean photos with their usual absence (``method_options``); only the curve
-    replaces patches. Misclassified photos are skipped; with ``store``, finished curves are kept and reused
-    (see :func:`~clearsight.evaluation.curves.evaluate_curves`). The results' ``name`` is
-    ``deletion-<what replaces>``, e.g. ``deletion-fog-5`` or ``deletion-adversarial``.
+    replaces patches. Misclassified photos are skipped; with ``store``, finished curves are kept and reused;
+    ``methods`` and ``engine`` are as for :func:`~clearsight.evaluation.curves.evaluate_curves`. The results'
+    ``name`` is ``deletion-<what replaces>``, e.g. ``deletion-fog-5`` or ``deletion-adversarial``.
     """
     replace = make_replacement(replacement) if isinstance(replacement, str) else replacement
     results = evaluate_curves(clf, images, labels, methods, "deletion", names=names, absence=replace, score=score,
                               method_options=method_options, patch_size=patch_size, progress=progress,
-                              store=store)
+                              store=store, engine=engine)
     parts = replace.description.split(":")
     results.name = "deletion-" + ("-".join(parts[1:3]) if parts[0] == "corruption" else parts[0])
     what = "corrupted" if parts[0] == "corruption" else "adversarial"

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import MethodError
+from ..methods.capabilities import can
 
 CELL = 16  #: pixels per side of a digit cell
 SIZE = 2 * CELL  #: pixels per side of a composite
@@ -205,7 +206,9 @@ def evaluate_set_sum(clf, data: SetSumData, methods: Sequence[str] = METHODS, ro
     """
     from ..evaluation import evaluate_curves
 
-    options: dict[str, dict[str, Any]] = {m: {"absence": "fill:black"} for m in methods}
+    # the zero fill for every method that plays the patch game; sampling methods take the rounds and seed
+    options: dict[str, dict[str, Any]] = {m: {"absence": "fill:black"} if can(m, "patch_game") else {}
+                                          for m in methods}
     if "shapley" in options:
         options["shapley"].update(rounds=rounds, seed=seed)
     results = evaluate_curves(clf, list(data.images), [int(v) for v in data.labels], methods, "insertion",
@@ -230,7 +233,11 @@ def check_set_sum(train_size: int, epochs: int, test_size: int, rounds: int, met
     """Refuse settings :func:`reproduce_set_sum` cannot run, before any training."""
     if train_size < 1 or epochs < 1 or test_size < 1 or rounds < 1:
         raise MethodError("SET-SUM needs positive --train-size, --epochs, --test-size and --rounds")
-    unknown = [m for m in methods if m not in ("moxi", "moxi-minus", "shapley", "gradcam", "gradcampp")]
+    from ..methods import METHODS as REGISTERED
+
+    # any method that orders patches of a CNN at the cost of one explanation: not rollout (ViTs only), not the
+    # RDE optimisers (minutes per image, and a mask over pixels, not cells)
+    unknown = [m for m in methods if m not in REGISTERED or can(m, "needs_token_model") or can(m, "rde")]
     if unknown or not methods:
         raise MethodError(f"SET-SUM compares moxi, moxi-minus and shapley (gradcam, gradcampp also work); got "
                           f"{', '.join(unknown) or 'none'}")

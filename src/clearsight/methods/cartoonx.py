@@ -33,6 +33,8 @@ class CartoonX(RDEExplainer):
     """CartoonX. ``render="gray"`` (reference) or ``"color"`` (the mask applied to each RGB channel)."""
 
     name = "cartoonx"
+    #: an RDE mask optimiser: lambda sweep, initialisations and checkpoints apply
+    rde = True
 
     def __init__(self, preset: str = "fast", lambda_k: float | None = None, steps: int | None = None,
                  lr: float | None = None, samples: int | None = None, init: str = "ones",

@@ -20,7 +20,7 @@ import torch
 from ..errors import MethodError
 from ..parts import PatchGame
 from ..scores import ScoreFn, log_odds
-from .moxi import GreedyResult, failure_rule, greedy, prediction_rule
+from .greedy import GreedyResult, failure_rule, greedy, prediction_rule
 
 TargetTerm = Literal["odds", "log-odds"]
 

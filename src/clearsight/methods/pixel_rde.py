@@ -20,6 +20,8 @@ class PixelRDE(RDEExplainer):
     """Pixel RDE; ``saliency`` is the ``(H,W)`` mask."""
 
     name = "pixel-rde"
+    #: an RDE mask optimiser: lambda sweep, initialisations and checkpoints apply
+    rde = True
 
     def make_representation(self) -> Representation:
         return PixelRepresentation(clamp=False)

@@ -80,6 +80,8 @@ class AttentionRollout(Explainer):
     """
 
     name = "rollout"
+    #: reads attention maps, which only a Vision Transformer has
+    needs_token_model = True
 
     def __init__(self, preset: Preset = "vit-explain", head_fusion: str = "mean",
                  discard_ratio: float | None = None) -> None:

@@ -162,6 +162,8 @@ class ShapleySampling(Explainer):
     """
 
     name = "shapley"
+    #: takes the patch game's options (score, absence, patch_size); ranks patches by saliency
+    patch_game = True
 
     def __init__(self, rounds: int = 200, sampling: Sampling = "plain", seed: int = 0, score: str = "log-odds",
                  absence: str = "auto", patch_size: int | None = None) -> None:

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +24,14 @@ import numpy as np
 import torch
 
 from ..errors import MethodError
+from ..evaluation.curves import write_curve_table
+from ..evaluation.driver import Evaluation, Progress, result_options
+from ..evaluation.sources import resolve_methods, with_attributes
+from ..methods.base import Explainer
+from ..methods.capabilities import methods_that
 from ..methods.rde import INITS
-from .curves import write_curve_table
-from .runs import StoredRuns, skip_reporter
 
 DEFAULT_INITS: tuple[str, ...] = ("ones", "random", "preoptimize", "foreground", "foreground+preoptimize")
-RDE_METHODS: tuple[str, ...] = ("cartoonx", "pixel-rde")
 
 
 def init_options(variant: str) -> dict[str, Any]:
@@ -54,14 +55,21 @@ def check_inits(inits: Sequence[str], options: dict[str, Any]) -> None:
         require_grabcut()
 
 
-def init_run(clf, method: str, image: torch.Tensor, target: int, variant: str,
+def init_run(clf, method: str | Explainer, image: torch.Tensor, target: int, variant: str,
              options: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
-    """Explain ``image`` from the ``variant`` initialisation; its loss history, final objective, steps and
-    pre-optimisation level (NaN without pre-optimisation)."""
+    """Explain ``image`` with ``method`` (a name made with ``options``, or an explainer) from the ``variant``
+    initialisation; its loss history, final objective, steps and pre-optimisation level (NaN without
+    pre-optimisation)."""
     from ..methods import build_explainer
 
-    explainer = build_explainer(method, {**(options or {}), **init_options(variant), "evaluate": True})
-    explanation = explainer.explain(clf, image, target)
+    options = dict(options or {})
+    changes = {"preoptimize": False, **init_options(variant), "evaluate": True}
+    if isinstance(method, str):
+        explainer = build_explainer(method, {**result_options(options), **changes})
+    else:
+        explainer = with_attributes(method, **changes)
+    run = {"checkpoint_dir": options["checkpoint_dir"]} if options.get("checkpoint_dir") else {}
+    explanation = explainer.explain(clf, image, target, **run)
     level = explanation.settings.get("preopt_level")
     return {"loss": np.asarray(explanation.history["loss"], dtype=np.float32),
             "objective": np.asarray(float(explanation.arrays["objective"])),
@@ -131,29 +139,45 @@ class InitResults:
 
 
 def evaluate_initialisations(clf, images: Sequence[torch.Tensor], labels: Sequence[int | None],
-                             method: str = "cartoonx", inits: Sequence[str] = DEFAULT_INITS,
+                             method: str | Explainer = "cartoonx", inits: Sequence[str] = DEFAULT_INITS,
                              names: Sequence[str] | None = None, options: dict[str, Any] | None = None,
-                             progress: Callable[[str], None] | None = None,
-                             store: str | Path | None = None) -> InitResults:
-    """Explain every correctly classified image (label None: the prediction) with ``method`` from each
-    initialisation; ``progress`` is called once per (image, initialisation). With ``store`` finished runs are
-    kept and an interrupted comparison resumes (:class:`~clearsight.evaluation.runs.StoredRuns`)."""
-    if method not in RDE_METHODS:
-        raise MethodError(f"initialisations are compared for {' and '.join(RDE_METHODS)}; not {method}")
+                             progress: Progress | None = None, store: str | Path | None = None,
+                             engine: Any = None) -> InitResults:
+    """Explain every correctly classified image (label None: the prediction) with ``method`` (an RDE method's
+    name, made with ``options``, or an RDE explainer object) from each initialisation; ``progress`` is called
+    once per (image, initialisation). With ``store`` finished runs are kept and an interrupted comparison
+    resumes; ``engine`` runs the units (default: in this process)."""
     inits = list(inits)
     options = dict(options or {})
-    check_inits(inits, options)
-    results = InitResults(method=method, inits=inits, settings={"model": clf.name, "method": method,
-                                                                 "options": options})
-    runs = StoredRuns(clf, images, labels, names, [method], {method: options}, store,
-                      {**results.settings, "curve": "initialisations"})
-
-    for name, image, target in runs.correctly_classified(skip_reporter(results.skipped, inits, progress)):
+    by_name = {method: options} if isinstance(method, str) else {}
+    resolved = resolve_methods([method], by_name, build=False)[0]
+    if resolved.saved is not None or not resolved.can("rde"):
+        raise MethodError(f"initialisations are compared for {' and '.join(methods_that('rde'))} (RDE methods); not "
+                          f"{resolved.label}")
+    check_inits(inits, options if isinstance(method, str) else {"foreground_mask": method.foreground_mask})
+    resolved = resolve_methods([method], by_name)[0]  # unknown options fail now
+    run = Evaluation(clf, images, labels, names, "initialisations", {}, store, engine)
+    results = InitResults(method=resolved.label, inits=inits, settings={
+        "model": run.clf.name, "method": resolved.label,
+        "options": result_options(options) if isinstance(method, str) else resolved.settings(method)["settings"]})
+    kept, results.skipped = run.classified()
+    planned, variant_of = [], {}
+    for name, image, target in kept:
         results.images.append(name)
         results.targets.append(target)
+        source = resolved.source(name, target)
         for variant in inits:
-            compute = partial(init_run, clf, method, image, target, variant, options)
-            results.add(variant, runs.result(method, f"{method}-{variant}", name, image, target, compute))
-            if progress:
-                progress(variant)
+            unit_options = {"method": source, "method_options": resolved.options, "variant": variant}
+            p = run.plan(name, image, target, f"{resolved.label}-{variant}",
+                         {**resolved.settings(source), "init": variant}, init_unit, unit_options, label=variant)
+            planned.append(p)
+            variant_of[p.unit] = variant
+    finished = run.run(planned, results.skipped, inits, progress)
+    for p in planned:
+        results.add(variant_of[p.unit], finished[p.unit])
     return results
+
+
+def init_unit(clf, image: torch.Tensor, target: int, options: dict[str, Any]) -> dict[str, np.ndarray]:
+    """One (image, initialisation) run."""
+    return init_run(clf, options["method"], image, target, options["variant"], options["method_options"])

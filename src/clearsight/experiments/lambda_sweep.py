@@ -5,17 +5,17 @@ both methods); each final mask is then evaluated without optimisation: the ``l2`
 norm of the softmax difference) of one obfuscation with ``samples`` noise draws (the reference: one), and the
 mask's mean value ||s||_1 / k. Over images the results are summarised as mean and std per (method, lambda).
 
-Ten explanations per image take minutes each on a CPU, so with a ``store`` folder every finished (image,
-method, lambda) evaluation is kept and an interrupted sweep resumes where it stopped.
+Ten explanations per image take minutes each on a CPU, so every (image, method, lambda) evaluation is a
+unit of :mod:`clearsight.evaluation.driver`: with a ``store`` folder each finished one is kept and an
+interrupted sweep resumes where it stopped.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,31 +23,44 @@ import numpy as np
 import torch
 
 from ..errors import MethodError
+from ..evaluation.driver import Evaluation, Progress, result_options
+from ..evaluation.sources import resolve_methods, with_attributes
+from ..methods.base import Explainer
+from ..methods.capabilities import methods_that
 from ..methods.rde import EVAL_SEED, objective_of_explanation
-from .runs import StoredRuns, skip_reporter
 
 LAMBDAS: tuple[float, ...] = (4.0, 8.0, 16.0, 32.0, 64.0)
-SWEEP_METHODS: tuple[str, ...] = ("cartoonx", "pixel-rde")
+#: the methods swept by default (the reproduction's two)
+DEFAULT_METHODS: tuple[str, ...] = ("cartoonx", "pixel-rde")
 
 
-def check_sweep(methods: Sequence[str], lambdas: Sequence[float], samples: int) -> None:
-    """Refuse a sweep that cannot run, before any explanation is spent on it."""
+def check_sweep(methods: Sequence[str | Explainer], lambdas: Sequence[float], samples: int) -> None:
+    """Refuse a sweep that cannot run, before any explanation is spent on it: every method must be an RDE
+    method (its class declares ``rde``)."""
     if not lambdas or any(not np.isfinite(lam) or lam < 0 for lam in lambdas):
         raise MethodError(f"lambda_k values must be finite and non-negative; got {list(lambdas)}")
     if samples < 1:
         raise MethodError(f"samples is the number of noise draws per evaluation (at least 1); got {samples}")
-    unknown = [m for m in methods if m not in SWEEP_METHODS]
+    resolved = resolve_methods(methods, build=False)
+    unknown = [m.label for m in resolved if m.saved is not None or not m.can("rde")]
     if unknown:
-        raise MethodError(f"the lambda sweep takes {' and '.join(SWEEP_METHODS)}; not {', '.join(unknown)}")
+        raise MethodError(f"the lambda sweep takes {' and '.join(methods_that('rde'))} (RDE methods); not "
+                          f"{', '.join(unknown)}")
 
 
-def mask_quality(clf, method: str, image: torch.Tensor, target: int, lambda_k: float,
+def mask_quality(clf, method: str | Explainer, image: torch.Tensor, target: int, lambda_k: float,
                  options: dict[str, Any] | None = None, samples: int = 1, seed: int = EVAL_SEED) -> dict[str, float]:
-    """Explain ``image`` with ``method`` at ``lambda_k``, then the final mask's l2 distortion over ``samples``
-    seeded noise draws and its sparsity (mean mask value)."""
+    """Explain ``image`` with ``method`` (a name made with ``options``, or an explainer) at ``lambda_k``, then
+    the final mask's l2 distortion over ``samples`` seeded noise draws and its sparsity (mean mask value)."""
     from ..methods import build_explainer
 
-    explanation = build_explainer(method, {**(options or {}), "lambda_k": float(lambda_k)}).explain(clf, image, target)
+    options = dict(options or {})
+    if isinstance(method, str):
+        explainer = build_explainer(method, {**result_options(options), "lambda_k": float(lambda_k)})
+    else:
+        explainer = with_attributes(method, lambda_k=float(lambda_k))
+    run = {"checkpoint_dir": options["checkpoint_dir"]} if options.get("checkpoint_dir") else {}
+    explanation = explainer.explain(clf, image, target, **run)
     quality = objective_of_explanation(clf, explanation, samples=samples, seed=seed, distortion_kind="l2")
     return {"distortion": quality["distortion"], "sparsity": quality["sparsity"]}
 
@@ -109,33 +122,48 @@ class LambdaSweepResults:
 
 
 def evaluate_lambda_sweep(clf, images: Sequence[torch.Tensor], labels: Sequence[int | None],
-                          methods: Sequence[str] = SWEEP_METHODS, lambdas: Sequence[float] = LAMBDAS,
+                          methods: Sequence[str | Explainer] = DEFAULT_METHODS, lambdas: Sequence[float] = LAMBDAS,
                           names: Sequence[str] | None = None,
                           method_options: dict[str, dict[str, Any]] | None = None, samples: int = 1,
-                          seed: int = EVAL_SEED, progress: Callable[[str], None] | None = None,
-                          store: str | Path | None = None) -> LambdaSweepResults:
-    """The lambda sweep of ``methods`` (RDE methods) over ``images``, each explained for its label (None: the
-    prediction); misclassified images are skipped. ``progress`` is called once per (image, method, lambda)."""
+                          seed: int = EVAL_SEED, progress: Progress | None = None,
+                          store: str | Path | None = None, engine: Any = None) -> LambdaSweepResults:
+    """The lambda sweep of ``methods`` (RDE methods: names made with ``method_options``, or explainer objects,
+    whose ``lambda_k`` the sweep sets) over ``images``, each explained for its label (None: the prediction);
+    misclassified images are skipped. ``progress`` is called once per (image, method, lambda)."""
     lambdas = [float(lam) for lam in lambdas]
+    options = {m: {k: v for k, v in (method_options or {}).get(m, {}).items() if k != "lambda_k"}
+               for m in methods if isinstance(m, str)}  # the sweep sets lambda_k itself
     check_sweep(methods, lambdas, samples)
-    options = {m: dict((method_options or {}).get(m, {})) for m in methods}
-    results = LambdaSweepResults(lambdas=lambdas, settings={
-        "model": clf.name, "metric": "l2 distance of softmax vectors", "samples": samples, "seed": seed,
-        "methods": list(methods)})
-    runs = StoredRuns(clf, images, labels, names, methods, options, store,
-                      {**results.settings, "curve": "lambda-sweep"})
-    keys = [f"{method}-lambda{lam:g}" for method in methods for lam in lambdas]
-
-    for name, image, target in runs.correctly_classified(skip_reporter(results.skipped, keys, progress)):
+    resolved = resolve_methods(methods, options)  # unknown options fail now
+    parameters = {"metric": "l2 distance of softmax vectors", "samples": samples, "seed": seed}
+    run = Evaluation(clf, images, labels, names, "lambda-sweep", parameters, store, engine)
+    results = LambdaSweepResults(lambdas=lambdas, settings={"model": run.clf.name, **parameters,
+                                                            "methods": [m.label for m in resolved]})
+    keys = [f"{m.label}-lambda{lam:g}" for m in resolved for lam in lambdas]
+    kept, results.skipped = run.classified()
+    planned, lambda_of = [], {}
+    for name, image, target in kept:
         results.images.append(name)
         results.targets.append(target)
-        for method in methods:
+        for m in resolved:
+            source = m.source(name, target)
             for lam in lambdas:
-                key = f"{method}-lambda{lam:g}"
-                compute = partial(mask_quality, clf, method, image, target, lam, options[method], samples, seed)
-                finished = runs.result(method, key, name, image, target, compute)
-                results.add(method, lam, float(finished["distortion"]), float(finished["sparsity"]),
-                            float(finished["seconds"]))
-                if progress:
-                    progress(key)
+                key = f"{m.label}-lambda{lam:g}"
+                options = {"method": source, "method_options": m.options, "lambda_k": lam, "samples": samples,
+                           "seed": seed}
+                p = run.plan(name, image, target, key, {**m.settings(source), "lambda_k": lam}, sweep_unit, options)
+                planned.append(p)
+                lambda_of[p.unit] = (m.label, lam)
+    finished = run.run(planned, results.skipped, keys, progress)
+    for p in planned:
+        arrays = finished[p.unit]
+        label, lam = lambda_of[p.unit]
+        results.add(label, lam, float(arrays["distortion"]), float(arrays["sparsity"]), float(arrays["seconds"]))
     return results
+
+
+def sweep_unit(clf, image: torch.Tensor, target: int, options: dict[str, Any]) -> dict[str, np.ndarray]:
+    """One (image, method, lambda) point of the sweep."""
+    quality = mask_quality(clf, options["method"], image, target, options["lambda_k"], options["method_options"],
+                           options["samples"], options["seed"])
+    return {k: np.asarray(v) for k, v in quality.items()}

@@ -2,7 +2,9 @@
 curves, the lambda sweep and the mask-initialisation comparison over a folder of photos.
 
 Every check that can fail on the user's flags runs before the model is loaded or any explanation is spent;
-finished per-image results are kept in ``--out/runs`` so that running the same command again resumes.
+finished units are kept in ``--out/runs`` so that running the same command again resumes. Which flags a
+method takes, and which curves it fits, come from the capabilities its class declares
+(:mod:`clearsight.methods.capabilities`), never from lists of names.
 """
 
 from __future__ import annotations
@@ -12,44 +14,61 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .cli import DEFAULT_CURVE_METHODS, DEFAULT_RD_METHODS, RD_CURVES, REPLACEMENT_CURVES, _load, _seed_everything
-from .errors import MethodError
+from ..errors import MethodError
+from .common import (
+    DEFAULT_CURVE_METHODS,
+    DEFAULT_RD_METHODS,
+    RD_CURVES,
+    REPLACEMENT_CURVES,
+    lambdas,
+    load_classifier,
+    seed_everything,
+    split_names,
+)
 
 
-def run_evaluate(args: argparse.Namespace) -> int:
-    from .evaluation import read_labels
-    from .evaluation.rate_distortion import RANDOM_METHODS
-    from .io import list_images
-    from .methods import build_explainer
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ..evaluation import read_labels
+    from ..evaluation.driver import result_options
+    from ..evaluation.rate_distortion import RANDOM_METHODS
+    from ..io import list_images
+    from ..methods import build_explainer
+    from ..methods.capabilities import can
 
-    _seed_everything(args.seed)
+    seed_everything(args.seed)
     rate_distortion = args.curve in RD_CURVES
     default = {"lambda-sweep": "cartoonx,pixel-rde", "inits": "cartoonx"}.get(
         args.curve, DEFAULT_RD_METHODS if rate_distortion else DEFAULT_CURVE_METHODS)
-    methods = _names(args.methods or default)
-    options = _evaluate_options(args, methods)
+    saved = [_saved(value) for value in args.explanations or []]
+    if saved and args.curve in ("lambda-sweep", "inits"):
+        raise MethodError(f"--curve {args.curve} explains each image itself; --explanations apply to insertion, "
+                          "deletion, corruption, adversarial and rd-* curves")
+    methods = split_names(args.methods) if args.methods else [] if saved else split_names(default)
+    options = evaluate_options(args, methods)
     if args.draws < 1:
         raise MethodError(f"--draws is the number of noise realisations averaged (at least 1); got {args.draws}")
     if args.curve == "lambda-sweep":  # fail now, not after the first explanations
-        from .evaluation.lambda_sweep import check_sweep
+        from ..experiments.lambda_sweep import check_sweep
 
-        check_sweep(methods, _lambdas(args.lambdas), args.draws)
+        check_sweep(methods, lambdas(args.lambdas), args.draws)
     replacements = _replacements(args) if args.curve in REPLACEMENT_CURVES else []
     if args.curve == "inits":
-        from .evaluation.initialisations import check_inits
+        from ..experiments.initialisations import check_inits
 
         if len(methods) != 1:
             raise MethodError(f"--curve inits compares initialisations of one method; got {', '.join(methods)}")
-        check_inits(_names(args.inits), options.get(methods[0], {}))
+        check_inits(split_names(args.inits), options.get(methods[0], {}))
     for m in methods:  # unknown names and options fail now, not after an hour
         if m in RANDOM_METHODS and not rate_distortion:
             raise MethodError(f"{m} is a rate-distortion baseline; use it with --curve rd-keep or rd-randomize")
         if m not in RANDOM_METHODS:
-            build_explainer(m, options.get(m))
+            build_explainer(m, result_options(options.get(m, {})))
     paths = list_images(args.images)[: args.limit]
-    clf = _load(args)
-    if not getattr(clf, "is_token_model", False) and "rollout" in methods:
-        raise MethodError(f"rollout needs a Vision Transformer; {clf.name} is not one (drop it from --methods)")
+    clf = load_classifier(args)
+    token_only = [m for m in methods if m not in RANDOM_METHODS and can(m, "needs_token_model")]
+    if not getattr(clf, "is_token_model", False) and token_only:
+        raise MethodError(f"{', '.join(token_only)} needs a Vision Transformer; {clf.name} is not one (drop it from "
+                          "--methods)")
     labels = read_labels(args.labels, clf) if args.labels else {}
     images = [clf.prepare(p, size=args.size, resize=args.resize) for p in paths]
     store = Path(args.out) / "runs"
@@ -57,31 +76,43 @@ def run_evaluate(args: argparse.Namespace) -> int:
         import shutil
 
         shutil.rmtree(store)
+    evaluated = [*methods, *saved]
     if replacements:
         return _evaluate_replacement(args, clf, images, [labels.get(p.name) for p in paths], [p.name for p in paths],
-                                     methods, options, store, replacements)
+                                     evaluated, options, store, replacements)
     run = {"lambda-sweep": _evaluate_lambda_sweep, "inits": _evaluate_inits}.get(
         args.curve, _evaluate_rate_distortion if rate_distortion else _evaluate_insertion_deletion)
-    return run(args, clf, images, [labels.get(p.name) for p in paths], [p.name for p in paths], methods, options,
+    return run(args, clf, images, [labels.get(p.name) for p in paths], [p.name for p in paths], evaluated, options,
                store)
+
+
+def _saved(value: str):
+    """``--explanations [METHOD=]DIR`` as :class:`~clearsight.evaluation.SavedExplanations`."""
+    from ..evaluation import SavedExplanations
+    from ..methods import METHODS
+
+    method, sep, folder = value.partition("=")
+    if sep and method in METHODS:
+        return SavedExplanations(folder, method=method)
+    return SavedExplanations(value)
 
 
 def _replacements(args: argparse.Namespace) -> list:
     """The :class:`~clearsight.parts.Replace` of each set of curves asked for (checked before any work)."""
-    from .evaluation.replacement import adversarial_replacement, corruption_replacement
+    from ..evaluation.replacement import adversarial_replacement, corruption_replacement
 
     if args.curve == "adversarial":
         return [adversarial_replacement(args.epsilon, args.pgd_step, args.pgd_steps)]
-    names = _names(args.corruptions)
-    if not names:
+    corruptions = split_names(args.corruptions)
+    if not corruptions:
         raise MethodError("--corruptions needs at least one corruption name, e.g. gaussian_noise,fog")
-    return [corruption_replacement(name, args.severity, args.seed) for name in names]
+    return [corruption_replacement(name, args.severity, args.seed) for name in corruptions]
 
 
 def _evaluate_replacement(args, clf, images, labels, names, methods, options, store, replacements) -> int:
     from tqdm import tqdm
 
-    from .evaluation.replacement import (
+    from ..evaluation.replacement import (
         evaluate_replacement_curves,
         perturbation_norms_by_order,
         save_perturbation_norms,
@@ -111,15 +142,13 @@ def _evaluate_replacement(args, clf, images, labels, names, methods, options, st
 def _evaluate_lambda_sweep(args, clf, images, labels, names, methods, options, store) -> int:
     from tqdm import tqdm
 
-    from .evaluation.lambda_sweep import evaluate_lambda_sweep
+    from ..experiments.lambda_sweep import evaluate_lambda_sweep
 
-    lambdas = _lambdas(args.lambdas)
-    for m in methods:
-        options.get(m, {}).pop("lambda_k", None)  # the sweep sets lambda_k itself
-    total = len(images) * len(methods) * len(lambdas)
+    values = lambdas(args.lambdas)
+    total = len(images) * len(methods) * len(values)
     with tqdm(total=total, desc="lambda sweep", unit="run", file=sys.stderr) as bar:
         results = evaluate_lambda_sweep(
-            clf, images, labels, methods, lambdas, names=names, method_options=options, samples=args.draws,
+            clf, images, labels, methods, values, names=names, method_options=options, samples=args.draws,
             progress=lambda key: (bar.set_postfix_str(key), bar.update()), store=store)
     written = results.save(args.out)
     print(f"{len(results.images)} images evaluated, {len(results.skipped)} skipped (misclassified)")
@@ -135,9 +164,9 @@ def _evaluate_inits(args, clf, images, labels, names, methods, options, store) -
     import numpy as np
     from tqdm import tqdm
 
-    from .evaluation.initialisations import evaluate_initialisations
+    from ..experiments.initialisations import evaluate_initialisations
 
-    inits = _names(args.inits)
+    inits = split_names(args.inits)
     with tqdm(total=len(images) * len(inits), desc="initialisations", unit="run", file=sys.stderr) as bar:
         results = evaluate_initialisations(
             clf, images, labels, methods[0], inits, names=names, options=options.get(methods[0], {}),
@@ -151,33 +180,34 @@ def _evaluate_inits(args, clf, images, labels, names, methods, options, store) -
     return 0
 
 
-def _names(text: str) -> list[str]:
-    return [v.strip() for v in text.split(",") if v.strip()]
+def evaluate_options(args: argparse.Namespace, methods: list[str]) -> dict[str, dict[str, Any]]:
+    """Per-method constructor options from ``evaluate``'s flags, by what each method's class declares: the
+    patch game's (``--score``, ``--absence``, ``--patch-size``) for methods that play it, the schedule's for
+    RDE methods (which also keep their optimisation state in ``--out/runs/.checkpoints``, so that even an
+    explanation cut off half-way resumes; where the state lives is not a result setting), and of the other
+    flags those the method's constructor takes (``--rounds``, ``--sampling``, ``--seed``)."""
+    import inspect
 
+    from ..methods import METHODS, explainer_class
+    from ..methods.capabilities import can
 
-def _lambdas(text: str) -> list[float]:
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        values = []
-    if not values:
-        raise MethodError(f"--lambdas takes comma-separated numbers, e.g. 4,8,16; got {text!r}")
-    return values
-
-
-def _evaluate_options(args: argparse.Namespace, methods: list[str]) -> dict[str, dict[str, Any]]:
-    """Per-method constructor options from ``evaluate``'s flags: the patch game's for MoXI, MoXI(-) and
-    Shapley, the schedule's for CartoonX and Pixel RDE (which also keep their optimisation state in
-    ``--out/runs/.checkpoints``, so that even an explanation cut off half-way resumes)."""
     game = {"score": args.score, "absence": args.absence, "patch_size": args.patch_size}
-    shapley = {"rounds": args.rounds, "sampling": args.sampling, "seed": args.seed}
+    sampling = {"rounds": args.rounds, "sampling": args.sampling, "seed": args.seed}
     rde = {"steps": args.steps, "lambda_k": args.lambda_k, "seed": args.seed, "precision": args.precision}
     options: dict[str, dict[str, Any]] = {}
     for m in methods:
-        if m in ("moxi", "moxi-minus", "shapley"):
-            options[m] = {k: v for k, v in {**game, **(shapley if m == "shapley" else {})}.items() if v is not None}
-        elif m in ("cartoonx", "pixel-rde"):
-            options[m] = {k: v for k, v in rde.items() if v is not None}
+        if m not in METHODS:
+            continue  # a rate-distortion baseline: no options
+        cls, fixed = explainer_class(m)
+        accepted = inspect.signature(cls.__init__).parameters
+        chosen: dict[str, Any] = {}
+        if can(cls, "patch_game"):
+            chosen.update(game)
+            chosen.update({k: v for k, v in sampling.items() if k in accepted and k not in fixed})
+        if can(cls, "rde"):
+            chosen.update(rde)
+        options[m] = {k: v for k, v in chosen.items() if v is not None}
+        if can(cls, "rde"):
             options[m]["checkpoint_dir"] = str(Path(args.out) / "runs" / ".checkpoints")
     return options
 
@@ -185,7 +215,7 @@ def _evaluate_options(args: argparse.Namespace, methods: list[str]) -> dict[str,
 def _evaluate_insertion_deletion(args, clf, images, labels, names, methods, options, store) -> int:
     from tqdm import tqdm
 
-    from .evaluation import evaluate_curves
+    from ..evaluation import evaluate_curves
 
     with tqdm(total=len(images) * len(methods), desc=f"{args.curve} curves", unit="run", file=sys.stderr) as bar:
         results = evaluate_curves(
@@ -203,7 +233,7 @@ def _evaluate_insertion_deletion(args, clf, images, labels, names, methods, opti
 def _evaluate_rate_distortion(args, clf, images, labels, names, methods, options, store) -> int:
     from tqdm import tqdm
 
-    from .evaluation import evaluate_rate_distortion
+    from ..evaluation import evaluate_rate_distortion
 
     figure = args.curve.removeprefix("rd-")
     with tqdm(total=len(images) * len(methods), desc=f"{args.curve} curves", unit="run", file=sys.stderr) as bar:

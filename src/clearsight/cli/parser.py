@@ -1,55 +1,23 @@
-"""The ``clearsight`` command line: ``explain``, ``evaluate``, ``compare``, ``set-sum``, ``report``, ``models`` and
-``demo``.
-
-User mistakes (a bad file, an unknown model or method, rollout on a CNN, a class out of range) print one
-line, ``clearsight: error: ...``, and exit with status 2; Ctrl-C exits with 130. Results already written
-stay valid: every file is written atomically, and ``explain`` skips images whose results exist unless
-``--overwrite`` is given, so an interrupted run resumes where it stopped (and says so, naming the settings,
-when the existing result was made differently). CartoonX and Pixel RDE also keep
-their optimisation state in ``OUT/.checkpoints`` (every 25 steps), so even one long paper-preset image
-resumes mid-optimisation.
-"""
+"""The ``clearsight`` argument parser: one sub-command per job, each dispatching to its module."""
 
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from . import __version__
-from .errors import ClearsightError
-
-if TYPE_CHECKING:  # the CLI imports torch and the methods lazily, so that --help stays fast
-    import torch
-
-    from .methods.base import Explainer
-    from .models import Classifier
-
-#: ``clearsight.methods.shapley.SAMPLINGS``, spelled out so that ``--help`` need not import torch
-#: (tests/test_shapley.py checks that the two agree)
-SHAPLEY_SAMPLINGS = ("plain", "antithetic", "stratified", "permutation", "permutation-antithetic")
-
-DEFAULT_OUT = "clearsight-out"
-#: ``clearsight evaluate``: rate-distortion figures (``clearsight.evaluation.rate_distortion.FIGURES``) and
-#: each kind of curve's default methods
-RD_CURVES = ("rd-keep", "rd-randomize")
-#: deletion curves whose deleted patches show a corrupted or adversarial copy of the photo
-REPLACEMENT_CURVES = ("corruption", "adversarial")
-#: ``clearsight.corruptions.CORRUPTIONS``, spelled out so that ``--help`` need not import torch
-#: (tests/test_replacement.py checks that the two agree)
-CORRUPTION_NAMES = ("gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "gaussian_blur", "defocus_blur",
-                    "fog", "brightness", "contrast", "saturate", "pixelate", "jpeg_compression")
-DEFAULT_CURVE_METHODS = "moxi,moxi-minus,gradcam,gradcampp,rollout,shapley"
-DEFAULT_RD_METHODS = "cartoonx,pixel-rde,random-wavelet,random-pixel"
-
-#: CLI destinations that are passed to the method's constructor (when given) by ``build_explainer``.
-METHOD_OPTIONS = [
-    "target_layer", "eigen_smooth", "aug_smooth",  # Grad-CAM family
-    "preset", "head_fusion", "discard_ratio",  # rollout (preset also names other methods' presets)
-    "steps", "lambda_k", "init", "samples", "lr", "render", "foreground_mask",  # CartoonX / Pixel RDE
-    "mode", "tau", "full_order", "score", "absence", "patch_size", "rounds", "sampling",  # MoXI / Shapley
-]
+from .. import __version__
+from .common import (
+    CORRUPTION_NAMES,
+    DEFAULT_CURVE_METHODS,
+    DEFAULT_OUT,
+    DEFAULT_RD_METHODS,
+    RD_CURVES,
+    REPLACEMENT_CURVES,
+    SHAPLEY_SAMPLINGS,
+)
+from .evaluate import cmd_evaluate
+from .explain import cmd_demo, cmd_explain
+from .report import cmd_compare, cmd_models, cmd_report
+from .set_sum import cmd_set_sum
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -112,7 +80,7 @@ def _add_patch_game_args(g) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .methods import available_methods
+    from ..methods import available_methods
 
     parser = argparse.ArgumentParser(
         prog="clearsight", description="Explain what an image classifier looks at, and measure how faithfully.")
@@ -159,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"comma-separated method names (default: insertion/deletion {DEFAULT_CURVE_METHODS}, the six "
                     f"of the MoXI paper; rate-distortion {DEFAULT_RD_METHODS}: random-* rank at random; lambda-sweep "
                     "cartoonx,pixel-rde; inits: cartoonx, one method)")
+    ev.add_argument("--explanations", action="append", metavar="[METHOD=]DIR",
+                    help="also evaluate the explanations saved in DIR by 'clearsight explain' (NAME_METHOD.npz/.json "
+                    "per image; METHOD= picks one method when DIR holds several); may be repeated; not for "
+                    "lambda-sweep or inits, which explain each image themselves")
     ev.add_argument("--images", required=True, metavar="DIR", help="folder of images")
     ev.add_argument("--labels", metavar="CSV", help="CSV with 'file' and 'class_index' columns; without it the "
                     "model's predictions are the labels; misclassified images are skipped")
@@ -236,231 +208,3 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
     de.set_defaults(func=cmd_demo)
     return parser
-
-
-def _method_options(args: argparse.Namespace) -> dict[str, Any]:
-    options = {k: getattr(args, k) for k in METHOD_OPTIONS if getattr(args, k, None) is not None}
-    shared = {"seed": getattr(args, "seed", None), "precision": getattr(args, "precision", None)}
-    return _with_shared(args.method, options, shared)
-
-
-def _with_shared(method: str, options: dict[str, Any], shared: dict[str, Any]) -> dict[str, Any]:
-    """Pass options that are not the method's alone (``--seed``, ``--precision``) on to methods whose
-    constructor takes them (Shapley sampling and the RDE methods take a seed; the RDE methods choose their
-    own precision unless told)."""
-    import inspect
-
-    from .methods import METHODS, explainer_class
-
-    if method not in METHODS:
-        return options
-    cls, fixed = explainer_class(method)
-    accepted = inspect.signature(cls.__init__).parameters
-    extra = {k: v for k, v in shared.items() if v is not None and k in accepted and k not in fixed}
-    return {**options, **extra}
-
-
-def _load(args: argparse.Namespace):
-    from .models import load_model
-
-    return load_model(args.model, weights=args.weights, device=args.device, precision=args.precision or "fp32")
-
-
-def _seed_everything(seed: int) -> None:
-    import torch
-
-    torch.manual_seed(seed)
-
-
-def explain_file(clf: Classifier, explainer: Explainer, path: Path, target: int | None, out: Path,
-                 size: int | None = None,
-                 resize: str | None = None, overwrite: bool = False,
-                 plot_loss: bool = False) -> tuple[Path | None, str]:
-    """Explain one file and write ``STEM_METHOD.{png,npz,json}``; returns (figure, one line for the user).
-
-    An existing result is kept (figure None): as it is when it was made the way this call asks, and with a
-    line naming the settings that differ when it was not, so changing ``--lambda`` never silently returns
-    the old answer and never overwrites a finished result without ``--overwrite``.
-    """
-    from .viz import save_figure
-
-    stem = out / f"{path.stem}_{explainer.name}"
-    png, meta_path = stem.with_suffix(".png"), stem.with_suffix(".json")
-    image = clf.prepare(path, size=size, resize=resize)
-    request = _result_request(clf, explainer, path, image, target, resize)
-    if png.exists() and meta_path.exists() and not overwrite:
-        changed = _differences(meta_path, request)
-        if changed:
-            return None, (f"a result made differently exists in {out} ({'; '.join(changed)}); "
-                          "use --overwrite to replace it or --out for another folder")
-        return None, f"result exists in {out} (use --overwrite to recompute)"
-    cls, prob = clf.predict(image[None])
-    predicted = (clf.class_name(int(cls[0])), float(prob[0]))
-    explanation = explainer.explain(clf, image, target)
-    explanation.settings.setdefault("image", str(path))
-    explanation.settings["request"] = request  # as asked (None: the default), beside the values resolved
-    explanation.save(stem)
-    save_figure(explainer.figure(image, explanation, predicted), png)
-    if plot_loss and "loss" in explanation.history:
-        from .viz.rde import loss_figure
-
-        save_figure(loss_figure(explanation), out / f"{path.stem}_{explainer.name}_loss.png")
-    return png, f"predicted {predicted[0]} ({predicted[1]:.1%}); explained {explanation.target_name}"
-
-
-def _result_request(clf: Classifier, explainer: Explainer, path: Path, image: torch.Tensor, target: int | None,
-                    resize: str | None) -> dict[str, Any]:
-    """Everything that decides a result file: the photo file's bytes (two photos may share a file name), the
-    model (name, weights digest, precision), the target as asked (None: the prediction), the size the photo
-    was brought to and how, and the method's settings as given (None: the method's default)."""
-    from .checkpoints import file_digest
-    from .explanation import jsonable
-
-    return jsonable({
-        "file": file_digest(path), "model": clf.name,
-        "weights": clf.weights_digest(), "precision": clf.precision, "target": target,
-        "size": list(image.shape[-2:]), "resize": resize or clf.preprocessing.resize,
-        "method": explainer.settings(),
-    })
-
-
-def _differences(meta_path: Path, request: dict[str, Any]) -> list[str]:
-    """``name stored -> asked`` for each entry in which the stored result's request differs from this one.
-
-    A result written before requests were recorded is taken as matching, and so is an entry the stored
-    request lacks (a setting added by a later version); an unreadable record is not.
-    """
-    import json
-
-    try:
-        stored = json.loads(meta_path.read_text()).get("settings", {}).get("request")
-    except (OSError, ValueError, AttributeError):
-        return ["its record is unreadable"]
-    if not isinstance(stored, dict):
-        return []
-
-    def flat(entries: dict[str, Any]) -> dict[str, Any]:
-        method = entries.get("method") if isinstance(entries.get("method"), dict) else {}
-        return {**{k: v for k, v in entries.items() if k != "method"}, **method}
-
-    def shown(value: Any) -> str:
-        return "default" if value is None else repr(value)
-
-    old, new = flat(stored), flat(request)
-    return [("another photo with this file name" if key == "file" else
-             f"{key} {shown(old[key])} -> {shown(value)}") for key, value in new.items()
-            if key in old and old[key] != value]
-
-
-def cmd_explain(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from .errors import ImageError
-    from .methods import build_explainer
-
-    _seed_everything(args.seed)
-    explainer = build_explainer(args.method, _method_options(args))
-    out = Path(args.out)
-    if hasattr(explainer, "progress"):  # optimisers (CartoonX, Pixel RDE): a bar that shows the loss
-        explainer.progress = True
-    if hasattr(explainer, "checkpoint_dir"):  # and their state, so an interrupted run resumes mid-optimisation
-        explainer.checkpoint_dir = out / ".checkpoints"
-    missing = [p for p in args.images if not Path(p).is_file()]
-    if missing:  # fail before the (slow) model load
-        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise ImageError(f"image not found: {missing[0]}{more}")
-    clf = _load(args)
-    target = clf.check_target(args.target) if args.target is not None else None
-    paths = [Path(p) for p in args.images]
-    for path in tqdm(paths, desc=f"{args.method}", unit="image", disable=len(paths) < 2, file=sys.stderr):
-        png, line = explain_file(clf, explainer, path, target, out, args.size, args.resize, args.overwrite,
-                                 getattr(args, "plot_loss", False))
-        print(f"{path}: {line}" + (f" -> {png}" if png is not None else ""))
-    return 0
-
-
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .cli_evaluate import run_evaluate
-
-    return run_evaluate(args)
-
-
-def cmd_compare(args: argparse.Namespace) -> int:
-    from .evaluation.rate_distortion import compare_figure
-
-    print(f"figure: {compare_figure(args.results, args.out, args.normalized, args.common_images)}")
-    return 0
-
-
-def cmd_set_sum(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from .experiments.set_sum import check_set_sum, reproduce_set_sum
-
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    check_set_sum(args.train_size, args.epochs, args.test_size, args.rounds, methods)
-    with tqdm(total=args.test_size * len(methods), desc="SET-SUM curves", unit="run", file=sys.stderr) as bar:
-        run = reproduce_set_sum(
-            args.out, args.train_size, args.epochs, args.test_size, args.seed, args.rounds, methods,
-            train_progress=lambda epoch, loss: bar.write(f"epoch {epoch}/{args.epochs}: loss {loss:.4f}"),
-            progress=lambda m: (bar.set_postfix_str(m), bar.update()))
-    curves = run.curves
-    print(f"model {run.model_path}: accuracy {run.accuracy_uniform:.3f} on uniform test grids, "
-          f"{run.accuracy_largest_twice:.3f} on grids with the largest digit twice")
-    print(f"{len(curves.images)} test grids explained, {len(curves.skipped)} skipped (misclassified)")
-    print("insertion accuracy after 0/1/2/3/4 of 4 cells:")
-    for m in curves.methods:
-        print(f"  {m:12s} " + "  ".join(f"{v:.3f}" for v in curves.accuracy(m)))
-    print(f"table: {Path(args.out) / 'set-sum-insertion_accuracy.csv'}  figure: "
-          f"{Path(args.out) / 'set-sum-insertion.png'}")
-    return 0
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    from .viz.report import build_report
-
-    print(f"report: {build_report(args.folder, args.out, args.title)}")
-    return 0
-
-
-def cmd_models(args: argparse.Namespace) -> int:
-    from .models import BUILTIN, DEFAULT_MODEL, EXAMPLES
-
-    print("built-in:")
-    for name, desc in BUILTIN.items():
-        print(f"  {name:32s} {desc}{' (default)' if name == DEFAULT_MODEL else ''}")
-    print("specs (pass --weights PATH when offline):")
-    for name, desc in EXAMPLES.items():
-        print(f"  {name:32s} {desc}")
-    print("  timm:NAME / torchvision:NAME / hf:ID   any classifier of those libraries")
-    return 0
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    from .io import bundled_sample
-    from .methods import build_explainer
-    from .models import load_model
-
-    clf = load_model()
-    explainer = build_explainer(args.method)
-    png, summary = explain_file(clf, explainer, bundled_sample(), None, Path(args.out) / "demo", overwrite=True)
-    print(f"{bundled_sample().name} with {clf.name}: {summary}")
-    print(f"figure: {png}")
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except ClearsightError as err:
-        print(f"clearsight: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("clearsight: interrupted; finished results are saved, run again to resume", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
