@@ -151,6 +151,7 @@ def _files(folder, prefix):
 
 # ---------------------------------------------------------------- tests that need no cluster
 
+@pytest.mark.slow  # a fresh interpreter imports torch
 def test_importing_the_engine_does_not_import_ray():
     code = "import sys, clearsight.engine; assert 'ray' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, env=dict(os.environ, PYTHONPATH=_pythonpath()))
