@@ -135,8 +135,8 @@ class RayEngine:
             else:
                 cpus = (self.workers or os.cpu_count() or 1) * self.threads_per_worker
                 ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=True)
-        except ConnectionError as err:
-            raise EngineError(f"cannot reach the Ray cluster at {self.address}: {err}") from err
+        except (ConnectionError, RuntimeError, ValueError, ImportError) as err:
+            raise EngineError(f"cannot start or reach Ray (address {self.address}): {_first_line(err)}") from err
         return True
 
     def _worker_count(self, todo: int) -> int:
@@ -192,6 +192,8 @@ class RayEngine:
                     raise EngineError(
                         f"unit {unit.describe()} failed: its Ray worker died {self.max_retries + 1} times "
                         f"(killed, out of memory, or its node was lost); {_first_line(err)}") from None
+                except ray.exceptions.RayError as err:  # e.g. its result lost with its node
+                    raise EngineError(f"unit {unit.describe()} failed on Ray: {_first_line(err)}") from None
                 if isinstance(arrays, _Failure):
                     arrays.reraise(unit)
                 if store is not None:
