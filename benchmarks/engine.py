@@ -69,6 +69,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--images", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--local-threads", default="1,default",
+                        help="torch threads of the local runs (the first is the reference)")
     parser.add_argument("--noop", default="20,220", help="two counts of no-op units; the slope is the overhead")
     args = parser.parse_args()
     import ray
@@ -81,7 +83,7 @@ def main() -> None:
 
     before = torch.get_num_threads()
     rows, local = [], None
-    for threads in (1, before) if before > 1 else (1,):
+    for threads in dict.fromkeys(before if t == "default" else int(t) for t in args.local_threads.split(",")):
         torch.set_num_threads(threads)
         seconds, results = timed(LocalEngine(), Explain(), units)
         local = local or results  # Ray's workers run one thread: compare with the one-thread run

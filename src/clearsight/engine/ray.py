@@ -94,9 +94,6 @@ class _Worker:
         except Exception as error:
             return _Failure(error)
 
-    def pid(self) -> int:
-        return os.getpid()
-
 
 class RayEngine:
     """Runs :class:`Work` on Ray actors, one per worker process, with ``threads_per_worker`` torch threads each.
@@ -135,7 +132,7 @@ class RayEngine:
             else:
                 cpus = (self.workers or os.cpu_count() or 1) * self.threads_per_worker
                 ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=True)
-        except (ConnectionError, RuntimeError, ValueError, ImportError) as err:
+        except Exception as err:  # unreachable, refused, timed out starting (Ray raises bare Exceptions too)
             raise EngineError(f"cannot start or reach Ray (address {self.address}): {_first_line(err)}") from err
         return True
 
