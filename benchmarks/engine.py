@@ -22,6 +22,9 @@ import numpy as np
 import torch
 
 import clearsight
+
+# the benchmark's local Ray talks over loopback only (Ray's Windows/macOS mode; read when Ray is imported)
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 from clearsight.engine import LocalEngine, RayEngine, Unit, UnitStore
 
 ROOT = Path(__file__).resolve().parents[1]

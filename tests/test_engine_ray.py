@@ -27,6 +27,11 @@ from clearsight.errors import ClearsightError, ImageError
 
 from .conftest import MODELS, SAMPLES
 
+# Ray on Linux advertises the machine's outward address even when told 127.0.0.1; its Windows/macOS mode uses
+# the loopback address for everything. Tests must talk to this machine over loopback only, so it is set before
+# Ray is imported (its constants are read then) and passed to the head below.
+LOOPBACK_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+os.environ.update(LOOPBACK_ONLY)
 ray = pytest.importorskip("ray", reason="the Ray engine's tests need Ray: pip install -e '.[ray]'")
 RAY = Path(sys.executable).with_name("ray")
 DEIT = ("timm:deit_tiny_patch16_224", MODELS / "deit_tiny_patch16_224.pth")
@@ -70,7 +75,8 @@ def cluster():
     # Ray >= 2.5x turns token authentication on when ~/.ray/auth_token exists (a local ray.init writes one); a
     # driver that names an address does not, unless RAY_AUTH_MODE was set before Ray was imported: so the test
     # cluster, short-lived and on this machine, runs without
-    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", PYTHONPATH=_pythonpath(), RAY_AUTH_MODE="disabled")
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", PYTHONPATH=_pythonpath(), RAY_AUTH_MODE="disabled",
+               **LOOPBACK_ONLY)
     log = open(Path(temp_dir) / "head.log", "w+")
     head = subprocess.Popen(
         [str(RAY), "start", "--head", "--block", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
