@@ -83,16 +83,17 @@ def draw_order(ax, image: torch.Tensor | np.ndarray, explanation: Explanation):
     step, before = step_grid(explanation)
     rows, cols = step.shape
     ax.imshow(photo)
-    used = int(np.nanmax(step)) if np.isfinite(step).any() else 1
+    used = int(np.nanmax(step)) if np.isfinite(step).any() else 0
     cmap = matplotlib.colormaps[ORDER_CMAP].resampled(max(used, 1))
-    mappable = ax.imshow(np.ma.masked_invalid(step), cmap=cmap, vmin=0.5, vmax=used + 0.5, alpha=0.7,
+    mappable = ax.imshow(np.ma.masked_invalid(step), cmap=cmap, vmin=0.5, vmax=max(used, 1) + 0.5, alpha=0.7,
                          extent=(0, w, h, 0), interpolation="nearest")
     handles = []
     if before.any():
         grey = np.ma.masked_where(~before, np.ones_like(step))
         ax.imshow(grey, cmap=matplotlib.colors.ListedColormap(["0.35"]), vmin=0, vmax=1, alpha=0.7,
                   extent=(0, w, h, 0), interpolation="nearest")
-        handles.append(Patch(color="0.35", alpha=0.7, label=f"deleted first ({int(before.sum())}), to make "
+        purpose = "to make" if used else "trying (and failing) to make"
+        handles.append(Patch(color="0.35", alpha=0.7, label=f"deleted first ({int(before.sum())}), {purpose} "
                                                           f"{explanation.target_name or explanation.target} "
                                                           "the prediction"))
     ax.vlines(np.arange(1, cols) * w / cols, 0, h, colors="white", lw=0.4, alpha=0.6)
@@ -122,8 +123,8 @@ def _score_panel(ax, explanation: Explanation) -> None:
     if hi > lo:
         ax.axvspan(lo + 0.5, hi + 0.5, color="tab:orange", alpha=0.2,
                    label=f"coloured patches (steps {lo + 1}-{hi})")
-    if done:
-        ax.axvline(done, color="tab:red", lw=1, label=f"stop: step {done}")
+    if settings.get("stop_step") is not None:
+        ax.axvline(done, color="tab:red", lw=1, label=f"stop rule met: step {done}")
     ax.set_xlabel(f"patches {_verb(explanation)} (step)")
     ax.set_ylabel(f"{score} of {target}")
     ax.grid(alpha=0.3)
@@ -149,9 +150,10 @@ def order_figure(image: torch.Tensor | np.ndarray, explanation: Explanation,
     axes = fig.subplots(1, 3, width_ratios=[1, 1.15, 1.3])
     _photo_panel(axes[0], image, predicted)
     mappable, used, handles = draw_order(axes[1], image, explanation)
-    bar = fig.colorbar(mappable, ax=axes[1], shrink=0.85, label="step that chose the patch (1 = first)")
-    if used <= 12:
-        bar.set_ticks(range(1, used + 1))
+    if used:  # no colour bar when no patch is coloured (nothing was found)
+        bar = fig.colorbar(mappable, ax=axes[1], shrink=0.85, label="step that chose the patch (1 = first)")
+        if used <= 12:
+            bar.set_ticks(range(1, used + 1))
     if handles:
         axes[1].legend(handles=handles, fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.01),
                        framealpha=0.85)

@@ -188,7 +188,8 @@ def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = DEFAULT_DPI, fo
     path, fmt = figure_path(path, format)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}.get(fmt)  # same figure, same bytes
-    atomic_write(path, lambda f: fig.savefig(f, format=fmt, dpi=dpi, bbox_inches="tight", metadata=meta))
+    with matplotlib.rc_context({"svg.hashsalt": "clearsight"}):  # stable SVG ids; the user's rcParams restored
+        atomic_write(path, lambda f: fig.savefig(f, format=fmt, dpi=dpi, bbox_inches="tight", metadata=meta))
     if "matplotlib.pyplot" in sys.modules and getattr(fig.canvas, "manager", None) is not None:
         sys.modules["matplotlib.pyplot"].close(fig)  # a pyplot figure passed in: release it as before
     return path
