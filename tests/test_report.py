@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
+import subprocess
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -20,6 +22,8 @@ from clearsight.errors import ClearsightError
 from clearsight.evaluation import CurveResults
 from clearsight.explanation import Explanation
 from clearsight.viz.report import build_report
+
+from .conftest import SAMPLES
 
 HOSTILE = "<script>alert('x')</script>"
 
@@ -205,3 +209,58 @@ def test_report_never_fails_on_any_csv_bytes(tmp_path_factory, data):
     (folder / "insertion_auc.csv").write_bytes(data)
     text = build_report(folder).read_bytes().decode("utf-8")
     assert "insertion_auc.csv" in text and "<script" not in text.lower().replace("&lt;script", "")
+
+
+# ------------------------------------------------------------------------------------------------ in a browser
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """A headless Chromium; installed with apt-get (as CI runs, as root) when neither name is on PATH."""
+    def found() -> str | None:
+        return shutil.which("chromium") or shutil.which("chromium-browser")
+
+    if found() is None and shutil.which("apt-get") and os.geteuid() == 0:
+        subprocess.run("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium",
+                       shell=True, check=False, capture_output=True, timeout=900)
+    if found() is None:
+        pytest.skip("no chromium and no way to install it (apt-get as root)")
+    return found()
+
+
+_IMAGE_CHECK = """<script>window.addEventListener("load", () => {
+  const imgs = [...document.images];
+  document.body.dataset.images = imgs.length;
+  document.body.dataset.broken = imgs.filter(i => !i.complete || i.naturalWidth === 0).map(i => i.alt).join("|");
+});</script>"""
+
+
+def _browse(chromium: str, page: Path, *flags: str) -> subprocess.CompletedProcess:
+    return subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                           "--allow-file-access-from-files", "--virtual-time-budget=10000", *flags,
+                           page.as_uri()], capture_output=True, text=True, timeout=180)
+
+
+@pytest.mark.slow
+def test_report_renders_in_a_browser_with_every_image_loaded(tmp_path, chromium):
+    from clearsight.viz import explanation_figure, save_figure
+
+    folder = _grid_folder(tmp_path)
+    for png in sorted(folder.rglob("*.png"))[:4]:  # a few real figures among the small placeholders
+        ex = Explanation(method="gradcam", target=1, saliency=np.outer(np.arange(32), np.arange(32)).astype("f4"),
+                         model="timm:deit", target_name="goldfish", score=0.5)
+        save_figure(explanation_figure(np.asarray(Image.open(SAMPLES / "n01440764_tench.JPEG").convert("RGB")
+                                                  .resize((32, 32))) / 255.0, ex), png, dpi=60)
+    _results_folder(folder)
+    page = build_report(folder)
+    check = page.with_name("check.html")  # the page plus a script that lists images the browser could not load
+    check.write_text(page.read_text().replace("</body>", _IMAGE_CHECK + "</body>"))
+    dom = _browse(chromium, check, "--dump-dom")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    images = int(re.search(r'data-images="(\d+)"', dom.stdout).group(1))
+    assert images == page.read_text().count("<img ") and images >= 2 * 12  # a thumbnail and a card figure per explanation
+    assert 'data-broken=""' in dom.stdout, re.search(r'data-broken="([^"]*)"', dom.stdout).group(1)
+    shot = tmp_path / "report.png"
+    run = _browse(chromium, page, f"--screenshot={shot}", "--window-size=1400,1600")
+    assert run.returncode == 0 and shot.exists(), run.stderr[-2000:]
+    pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=np.float32)
+    assert pixels.shape[:2] == (1600, 1400)
+    assert pixels.std() > 20 and len(np.unique(pixels.reshape(-1, 3), axis=0)) > 200  # text and figures drawn
