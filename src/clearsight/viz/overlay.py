@@ -98,7 +98,7 @@ def _format_value(value: Any) -> str:
 def key_settings(explanation: Explanation, skip: tuple[str, ...] = ()) -> str:
     """The settings that decide the picture (``TITLE_SETTINGS`` that are set), as ``name value`` pairs."""
     settings = explanation.settings or {}
-    items = [f"{k.replace('_', ' ')} {_format_value(settings[k])}" for k in TITLE_SETTINGS
+    items = [f"{k if k == 'lambda_k' else k.replace('_', ' ')} {_format_value(settings[k])}" for k in TITLE_SETTINGS
              if k not in skip and settings.get(k) is not None and not isinstance(settings[k], dict)]
     return ", ".join(items)
 
