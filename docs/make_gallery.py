@@ -34,8 +34,8 @@ GALLERY = {
     "moxi": ("moxi", {"mode": "insertion"}),
     "moxi-minus": ("moxi-minus", {"mode": "insertion"}),
     "shapley": ("shapley", {"rounds": 4, "patch_size": 32, "seed": 0}),
-    "pixel-rde": ("pixel-rde", {"steps": 60, "seed": 0}),
-    "cartoonx": ("cartoonx", {"steps": 60, "seed": 0}),
+    "pixel-rde": ("pixel-rde", {"steps": 40, "seed": 0}),
+    "cartoonx": ("cartoonx", {"steps": 40, "seed": 0}),
 }
 DPI = 80
 #: colours kept when the PNG is shrunk (a palette PNG of a photo stays readable and is ~3x smaller)

@@ -256,7 +256,7 @@ def test_report_renders_in_a_browser_with_every_image_loaded(tmp_path, chromium)
     dom = _browse(chromium, check, "--dump-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
     images = int(re.search(r'data-images="(\d+)"', dom.stdout).group(1))
-    assert images == page.read_text().count("<img ") and images >= 2 * 12  # a thumbnail and a card figure per explanation
+    assert images == page.read_text().count("<img ") and images >= 2 * 12  # thumbnail + card figure each
     assert 'data-broken=""' in dom.stdout, re.search(r'data-broken="([^"]*)"', dom.stdout).group(1)
     shot = tmp_path / "report.png"
     run = _browse(chromium, page, f"--screenshot={shot}", "--window-size=1400,1600")
