@@ -65,6 +65,9 @@ def test_explanation_figure_has_a_colour_bar_on_the_values_and_a_title_naming_mo
     title = fig.get_suptitle()
     assert "shapley on timm:deit: goldfish (p=25.0%)" in title and "rounds 8" in title and "patch size 16" in title
     assert fig.axes[0].get_title() == "predicted: tench (60.0%)"
+    cartoon = _explanation(sal, mode="zero", wave="db3")  # CartoonX's "mode" is the wavelet padding, not a direction
+    title = explanation_figure(_photo(), cartoon).get_suptitle()
+    assert title.startswith("shapley on timm:deit") and "mode zero" in title
 
 
 # ------------------------------------------------------------------------------------------------ MoXI

@@ -264,3 +264,11 @@ def test_report_renders_in_a_browser_with_every_image_loaded(tmp_path, chromium)
     pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=np.float32)
     assert pixels.shape[:2] == (1600, 1400)
     assert pixels.std() > 20 and len(np.unique(pixels.reshape(-1, 3), axis=0)) > 200  # text and figures drawn
+
+
+def test_report_columns_use_moxis_direction_or_the_preset_never_cartoonxs_wavelet_mode(tmp_path):
+    folder = tmp_path / "r"
+    Explanation(method="cartoonx", target=1, saliency=np.zeros((4, 4), np.float32), model="m",
+                settings={"mode": "zero", "preset": "fast", "image": "cat.jpg"}).save(folder / "cat_cartoonx")
+    text = build_report(folder).read_text()
+    assert "cat · cartoonx (fast) · m" in text and "cartoonx (zero)" not in text

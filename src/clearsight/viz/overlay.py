@@ -35,6 +35,8 @@ DEFAULT_DPI = 150
 #: sequential map for one-signed saliency, diverging map (centred on 0) for signed values
 SEQUENTIAL_CMAP = "inferno"
 DIVERGING_CMAP = "RdBu_r"
+#: values of ``settings["mode"]`` that name the method's direction (MoXI); other methods' "mode" is their own
+METHOD_MODES = ("insertion", "deletion")
 #: the settings a title shows, in this order, when an explanation has them
 TITLE_SETTINGS = ("mode", "preset", "score", "absence", "interactions", "tau", "rounds", "sampling", "steps",
                   "samples", "lambda_k", "lr", "init", "distortion", "patch_size", "grid", "head_fusion",
@@ -106,12 +108,12 @@ def key_settings(explanation: Explanation, skip: tuple[str, ...] = ()) -> str:
 def figure_title(explanation: Explanation, width: int = 110) -> str:
     """``method (mode) on model: class (p=..)`` and, wrapped below, the key settings."""
     settings = explanation.settings or {}
-    mode = settings.get("mode")
-    method = explanation.method + (f" {mode}" if isinstance(mode, str) and mode else "")
+    mode = settings.get("mode") if settings.get("mode") in METHOD_MODES else None  # CartoonX's is the wavelet's
+    method = explanation.method + (f" {mode}" if mode else "")
     head = f"{method} on {explanation.model or 'unknown model'}: {explanation.target_name or explanation.target}"
     if explanation.score is not None:
         head += f" (p={explanation.score:.1%})"
-    extra = key_settings(explanation, skip=("mode",))
+    extra = key_settings(explanation, skip=("mode",) if mode else ())
     return "\n".join([head] + textwrap.wrap(extra, width)) if extra else head
 
 

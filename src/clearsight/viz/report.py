@@ -158,7 +158,7 @@ def _explanation(meta: dict, path: Path, present: set[Path]) -> _Explanation:
         photo = Path(image).stem
     else:  # the CLI names results PHOTO_METHOD
         photo = stem.name[: -len(method) - 1] if stem.name.endswith("_" + method) else stem.name
-    mode = settings.get("mode") if isinstance(settings.get("mode"), str) else settings.get("preset")
+    mode = settings.get("mode") if settings.get("mode") in ("insertion", "deletion") else settings.get("preset")
     return _Explanation(meta, path, _first_present(stem, present),
                         _first_present(stem.with_name(stem.name + "_loss"), present),
                         photo=photo, method=method, model=_string(meta.get("model")),
