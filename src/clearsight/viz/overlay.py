@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +113,16 @@ def figure_title(explanation: Explanation, width: int = 110) -> str:
     if explanation.score is not None:
         head += f" (p={explanation.score:.1%})"
     extra = key_settings(explanation, skip=("mode",) if mode else ())
-    return "\n".join([head] + textwrap.wrap(extra, width)) if extra else head
+    lines = [head]
+    if extra:
+        lines.append("")
+        for item in extra.split(", "):  # wrap between settings, never inside one ("levels | 5")
+            joined = f"{lines[-1]}, {item}" if lines[-1] else item
+            if lines[-1] and len(joined) > width:
+                lines.append(item)
+            else:
+                lines[-1] = joined
+    return "\n".join(lines)
 
 
 def _photo_panel(ax, image: torch.Tensor | np.ndarray, predicted: tuple[str, float] | None) -> None:
