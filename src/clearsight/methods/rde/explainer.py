@@ -35,7 +35,9 @@ class RDEExplainer(Explainer):
     """Shared driver of CartoonX and Pixel RDE: presets, initialisation, optimisation, bookkeeping.
 
     Subclasses choose the representation, the default ``lambda_k`` and how the result is rendered.
-    Settings given explicitly (``steps``, ``lr``, ``samples``, ``precision``) override the preset.
+    Settings given explicitly (``steps``, ``lr``, ``samples``, ``precision``) override the preset. A progress
+    bar and a checkpoint folder are asked of ``explain(clf, image, progress=True, checkpoint_dir=...)``; with a
+    folder, an interrupted run resumes from its last checkpoint to the same mask as an uninterrupted one.
     """
 
     name = "rde"
