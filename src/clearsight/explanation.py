@@ -37,6 +37,9 @@ class Explanation:
         arrays: any other named arrays a method wants to keep (raw maps at grid resolution, ...).
         cost: ``{"seconds": ..., "passes": ...}``; passes = images pushed through the model.
         settings: the method's settings, so the result can be reproduced.
+        image: the explained picture as ``(H,W,3)`` uint8 (set by ``Explainer.explain``), for :meth:`plot`.
+
+    In a notebook an explanation shows itself as its overlay figure (``_repr_png_``); ``print`` shows one line.
     """
 
     method: str
@@ -53,6 +56,65 @@ class Explanation:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     cost: dict[str, float] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    image: np.ndarray | None = None
+
+    # ------------------------------------------------------------------------------------------ display
+    def __repr__(self) -> str:
+        shape = tuple(np.shape(self.saliency))
+        parts = [f"method={self.method!r}"]
+        if self.model:
+            parts.append(f"model={self.model!r}")
+        parts.append(f"target={self.target}" + (f" ({self.target_name!r})" if self.target_name else ""))
+        if self.score is not None:
+            parts.append(f"score={self.score:.4f}")
+        parts.append(f"saliency={shape}")
+        if self.cost:
+            seconds, passes = self.cost.get("seconds"), self.cost.get("passes")
+            cost = ", ".join(x for x in (f"{seconds:.3g} s" if seconds is not None else "",
+                                         f"{passes:g} passes" if passes is not None else "") if x)
+            parts.append(f"cost=({cost})")
+        return f"Explanation({', '.join(parts)})"
+
+    def title(self) -> str:
+        """``"gradcam: tench (91.2%)"``: method, class and the model's probability of it."""
+        prob = f" ({self.score:.1%})" if self.score is not None else ""
+        return f"{self.method}: {self.target_name or self.target}{prob}"
+
+    def plot(self, ax=None, cmap: str = "jet", alpha: float = 0.5):
+        """Draw the saliency map over the explained picture (alone when the picture is unknown) on ``ax``,
+        or on a new figure when ``ax`` is None; returns the axes.
+
+        Only a new figure goes through pyplot (as any plotting call would); drawing on given axes touches no
+        global matplotlib state, and the backend is never switched.
+        """
+        if ax is None:
+            import matplotlib.pyplot as plt
+
+            _, ax = plt.subplots(figsize=(4, 4.3))
+        saliency = np.asarray(self.saliency, dtype=np.float32)
+        if self.image is not None:
+            ax.imshow(self.image)
+            ax.imshow(saliency, cmap=cmap, alpha=alpha, extent=(-0.5, self.image.shape[1] - 0.5,
+                                                                 self.image.shape[0] - 0.5, -0.5))
+        else:
+            ax.imshow(saliency, cmap=cmap)
+        ax.set_title(self.title(), fontsize=10)
+        ax.axis("off")
+        return ax
+
+    def _repr_png_(self) -> bytes:
+        """PNG bytes of :meth:`plot`'s figure, for Jupyter. Made with a bare ``Figure`` (no pyplot), so it
+        neither opens a window, nor leaves a figure behind, nor changes the backend."""
+        import io
+
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(4, 4.3))
+        self.plot(ax=fig.add_subplot())
+        fig.tight_layout()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=80)
+        return buffer.getvalue()
 
     # ------------------------------------------------------------------------------------------ disk
     def _array_items(self) -> dict[str, np.ndarray]:
@@ -63,6 +125,8 @@ class Explanation:
             out["order_scores"] = np.asarray(self.order_scores)
         if self.cartoon is not None:
             out["cartoon"] = np.asarray(self.cartoon)
+        if self.image is not None:
+            out["image"] = np.asarray(self.image)
         for prefix, group in (("mask", self.mask), ("history", self.history), ("arrays", self.arrays)):
             for key, value in group.items():
                 out[f"{prefix}/{key}"] = np.asarray(value)
@@ -100,7 +164,7 @@ class Explanation:
             target_name=meta.get("target_name", ""), score=meta.get("score"), order=plain.get("order"),
             order_scores=plain.get("order_scores"), cartoon=plain.get("cartoon"), mask=groups.get("mask", {}),
             history=groups.get("history", {}), arrays=groups.get("arrays", {}), cost=meta.get("cost", {}),
-            settings=meta.get("settings", {}),
+            settings=meta.get("settings", {}), image=plain.get("image"),
         )
 
 

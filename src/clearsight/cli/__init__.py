@@ -26,10 +26,13 @@ _method_options = method_options
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from ..models import keep_freed_memory
+
+    keep_freed_memory()  # the command owns its process: freed activations stay mapped (library calls never do this)
     try:
         return int(args.func(args) or 0)
     except ClearsightError as err:
-        print(f"clearsight: error: {err}", file=sys.stderr)
+        print(f"clearsight: error: {err.cli_message()}", file=sys.stderr)  # options named as --flags
         return 2
     except KeyboardInterrupt:
         print("clearsight: interrupted; finished results are saved, run again to resume", file=sys.stderr)

@@ -11,7 +11,7 @@ import importlib
 import inspect
 from typing import Any
 
-from ..errors import MethodError
+from ..errors import MethodError, OptionError
 from .base import Explainer, RunControl
 
 #: name -> ("module:Class", fixed constructor arguments, one-line description)
@@ -41,16 +41,39 @@ def explainer_class(name: str) -> tuple[type[Explainer], dict[str, Any]]:
     return getattr(importlib.import_module(module_name), cls_name), fixed
 
 
+def method_options(name: str) -> list[str]:
+    """The options method ``name`` takes (its constructor's keyword arguments, less the fixed ones)."""
+    cls, fixed = explainer_class(name)
+    params = inspect.signature(cls.__init__).parameters
+    return [k for k, p in params.items() if k != "self" and k not in fixed
+            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def check_options(name: str, options: dict[str, Any]) -> None:
+    """Raise :class:`~clearsight.errors.OptionError` for options method ``name`` does not take.
+
+    An option some other method takes (``tau`` for gradcam) "does not apply"; one no method takes is
+    "unknown" and the error lists what the method does take (a typo is the likely cause).
+    """
+    accepted = set(method_options(name))
+    wrong = sorted(k for k in options if k not in accepted)
+    if not wrong:
+        return
+    everywhere = {k for other in METHODS for k in method_options(other)}
+    unknown = [k for k in wrong if k not in everywhere]
+    if unknown:
+        raise OptionError(name, unknown, known=False, accepted=method_options(name))
+    raise OptionError(name, wrong)
+
+
 def build_explainer(name: str, options: dict[str, Any] | None = None) -> Explainer:
-    """Make the method ``name`` with ``options`` (None values are dropped); unknown options are an error."""
+    """Make the method ``name`` with ``options`` (None values are dropped); options it does not take raise
+    :class:`~clearsight.errors.OptionError` (whose ``cli_message()`` names them as ``--flags``)."""
     cls, fixed = explainer_class(name)
     given = {k: v for k, v in (options or {}).items() if v is not None}
-    accepted = inspect.signature(cls.__init__).parameters
-    wrong = sorted(k for k in given if k not in accepted or k in fixed)
-    if wrong:
-        flags = ", ".join("--" + k.replace("_", "-") for k in wrong)
-        raise MethodError(f"{flags} does not apply to method {name}")
+    check_options(name, given)
     return cls(**fixed, **given)
 
 
-__all__ = ["METHODS", "Explainer", "RunControl", "available_methods", "build_explainer", "explainer_class"]
+__all__ = ["METHODS", "Explainer", "RunControl", "available_methods", "build_explainer", "check_options",
+           "explainer_class", "method_options"]

@@ -14,6 +14,7 @@ import torch
 
 from ..errors import InputShapeError
 from ..explanation import Explanation
+from ..io import to_uint8
 from ..models import Classifier
 
 
@@ -25,6 +26,10 @@ class RunControl:
 
     progress: bool = False
     checkpoint_dir: Path | None = None
+
+
+#: The default run control (no progress, no checkpoints), shared as a default argument.
+DEFAULT_RUN = RunControl()
 
 
 class Explainer(ABC):
@@ -44,21 +49,25 @@ class Explainer(ABC):
         image of a ``(B,3,H,W)`` batch or a list (then ``target`` may be one value per image, and a list comes
         back). ``progress`` and ``checkpoint_dir`` control the run, not its result."""
         run = RunControl(bool(progress), Path(checkpoint_dir) if checkpoint_dir is not None else None)
-        if isinstance(images, torch.Tensor) and images.dim() == 3:
-            return self.explain_one(clf, images, target, run)
-        batch = list(images)
-        targets = list(target) if isinstance(target, (list, tuple)) else [target] * len(batch)
-        if len(targets) != len(batch):
-            raise InputShapeError(f"{len(targets)} targets for {len(batch)} images: give one per image or one for all")
-        return self.explain_batch(clf, batch, targets, run)
+        # One switch of a user's module into inference state for the whole call (restored on exit).
+        with clf.inference_state():
+            if isinstance(images, torch.Tensor) and images.dim() == 3:
+                return with_image(self.explain_one(clf, images, target, run), images)
+            batch = list(images)
+            targets = list(target) if isinstance(target, (list, tuple)) else [target] * len(batch)
+            if len(targets) != len(batch):
+                raise InputShapeError(f"{len(targets)} targets for {len(batch)} images: give one per image or "
+                                      "one for all")
+            results = self.explain_batch(clf, batch, targets, run)
+        return [with_image(e, image) for e, image in zip(results, batch)]
 
     @abstractmethod
     def explain_one(self, clf: Classifier, image: torch.Tensor, target: int | str | None = None,
-                    run: RunControl = RunControl()) -> Explanation:
+                    run: RunControl = DEFAULT_RUN) -> Explanation:
         """Explain ``clf``'s score for ``target`` (default: its prediction) on one ``(3,H,W)`` image."""
 
     def explain_batch(self, clf: Classifier, images: list[torch.Tensor], targets: list[int | str | None],
-                      run: RunControl = RunControl()) -> list[Explanation]:
+                      run: RunControl = DEFAULT_RUN) -> list[Explanation]:
         """Explain each image; methods that can batch model passes across images override this."""
         return [self.explain_one(clf, image, t, run) for image, t in zip(images, targets)]
 
@@ -74,6 +83,29 @@ class Explainer(ABC):
     def settings(self) -> dict[str, Any]:
         """The constructor settings, for the record."""
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+
+def with_image(explanation: Explanation, image: torch.Tensor) -> Explanation:
+    """Keep the explained picture on the explanation (as ``(H,W,3)`` uint8), for :meth:`Explanation.plot`."""
+    if explanation.image is None and isinstance(image, torch.Tensor) and image.dim() in (3, 4):
+        explanation.image = to_uint8(image.reshape(-1, *image.shape[-3:])[0])
+    return explanation
+
+
+def same_size_chunks(images: Sequence[torch.Tensor], size: int) -> Iterator[list[int]]:
+    """Indices of ``images`` in chunks of at most ``size`` images of one shape, for batched model passes
+    (a list may mix sizes; each chunk can be stacked)."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, image in enumerate(images):
+        groups.setdefault(tuple(image.shape[-3:]), []).append(i)
+    for indices in groups.values():
+        for start in range(0, len(indices), max(1, size)):
+            yield indices[start:start + max(1, size)]
+
+
+def share_cost(meter: CostMeter, count: int) -> dict[str, float]:
+    """One image's share of a batched computation's cost (each image is one pass per batched pass)."""
+    return {"seconds": meter.seconds / max(1, count), "passes": meter.passes / max(1, count)}
 
 
 class CostMeter:

@@ -19,7 +19,7 @@ from torch import nn
 from ..errors import MethodError
 from ..explanation import Explanation
 from ..models import Classifier, TokenClassifier, resize_map
-from .base import CostMeter, Explainer, RunControl, single_image
+from .base import DEFAULT_RUN, CostMeter, Explainer, RunControl, same_size_chunks, share_cost, single_image
 
 
 def find_last_conv_stage(clf: Classifier) -> str:
@@ -41,7 +41,7 @@ def find_last_conv_stage(clf: Classifier) -> str:
         if name:
             handles.append(module.register_forward_hook(watch(name)))
     try:
-        with torch.no_grad():
+        with torch.no_grad(), clf.inference_state():
             size = clf.input_size
             clf.model(clf.normalize(torch.zeros(1, 3, size, size, device=clf.device)))
     finally:
@@ -55,18 +55,36 @@ def find_last_conv_stage(clf: Classifier) -> str:
 _LAST_CONV: weakref.WeakKeyDictionary[nn.Module, str] = weakref.WeakKeyDictionary()
 
 
-def resolve_layer(clf: Classifier, target_layer: str | None) -> nn.Module:
-    """The module Grad-CAM reads: a named one, or the default for the model type (searched once per model)."""
+def layer_name(clf: Classifier, target_layer: str | nn.Module | None) -> str:
+    """The dotted name, inside ``clf.model``, of the layer Grad-CAM reads.
+
+    ``target_layer`` is a name, a module object of the model (found by identity), or None for the default
+    of the model type: a ViT's last block's first LayerNorm, a CNN's last convolutional stage (searched
+    once per model).
+    """
+    if isinstance(target_layer, nn.Module):
+        for name, module in clf.model.named_modules():
+            if module is target_layer:
+                return name
+        raise MethodError(f"target_layer {type(target_layer).__name__} is not a module of {clf.name}; pass a "
+                          "module of the explained model (or its name)")
     if target_layer:
         try:
-            return clf.model.get_submodule(target_layer)
+            clf.model.get_submodule(target_layer)
         except AttributeError:
             raise MethodError(f"{clf.name} has no module named {target_layer!r}") from None
+        return target_layer
     if isinstance(clf, TokenClassifier):
-        return clf.gradcam_layer()
+        wanted = clf.gradcam_layer()
+        return next(name for name, module in clf.model.named_modules() if module is wanted)
     if clf.model not in _LAST_CONV:
         _LAST_CONV[clf.model] = find_last_conv_stage(clf)
-    return clf.model.get_submodule(_LAST_CONV[clf.model])
+    return _LAST_CONV[clf.model]
+
+
+def resolve_layer(clf: Classifier, target_layer: str | nn.Module | None) -> nn.Module:
+    """The module Grad-CAM reads (see :func:`layer_name`)."""
+    return clf.model.get_submodule(layer_name(clf, target_layer))
 
 
 @contextmanager
@@ -123,20 +141,31 @@ AUGMENTATIONS = [(flip, factor) for flip in (False, True) for factor in (0.9, 1.
 class CAMExplainer(Explainer):
     """Base of the CAM family. Subclasses implement :meth:`channel_weights`.
 
-    Args:
-        target_layer: dotted module name to read; default: a CNN's last convolutional stage, or a ViT's last
-            block's first LayerNorm.
-        eigen_smooth: replace the weighted channel sum by its first principal component (Eigen-CAM style).
-        aug_smooth: average the CAM over 6 test-time augmentations (flip x brightness 0.9/1.0/1.1).
-        batch_size: images per backward pass in :meth:`maps`.
+    Options (keyword arguments; the same for :class:`~clearsight.methods.gradcam.GradCAM` and
+    :class:`~clearsight.methods.gradcampp.GradCAMPlusPlus`):
+        target_layer: the layer whose activations are weighted, as a dotted module name (``"features.18"``)
+            or the module object itself (``model.layer4``); default: a CNN's last convolutional stage, or a
+            ViT's last block's first LayerNorm (its patch tokens reshaped to the patch grid).
+        eigen_smooth: replace the weighted channel sum by its first principal component (Eigen-CAM style):
+            less noise, sometimes a different emphasis.
+        aug_smooth: average the CAM over 6 test-time augmentations (flip x brightness 0.9/1.0/1.1); six
+            times the cost, smoother maps.
+        batch_size: images per forward+backward pass when a batch is explained (memory bound only; maps are
+            the same for any value).
+
+    A batch of images is explained with one forward and one backward pass per ``batch_size`` images.
     """
 
-    def __init__(self, target_layer: str | None = None, eigen_smooth: bool = False, aug_smooth: bool = False,
-                 batch_size: int = 16) -> None:
+    def __init__(self, target_layer: str | nn.Module | None = None, eigen_smooth: bool = False,
+                 aug_smooth: bool = False, batch_size: int = 16) -> None:
+        if target_layer is not None and not isinstance(target_layer, (str, nn.Module)):
+            raise MethodError(f"target_layer must be a module name or a module; got {type(target_layer).__name__}")
+        if int(batch_size) < 1:
+            raise MethodError(f"batch_size must be at least 1; got {batch_size}")
         self.target_layer = target_layer
         self.eigen_smooth = bool(eigen_smooth)
         self.aug_smooth = bool(aug_smooth)
-        self.batch_size = batch_size
+        self.batch_size = int(batch_size)
 
     def channel_weights(self, activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
         """One weight per channel, ``(B,C)``, from activations and gradients ``(B,C,h,w)``."""
@@ -145,15 +174,16 @@ class CAMExplainer(Explainer):
     def _raw_maps(self, clf: Classifier, images: torch.Tensor, targets: torch.Tensor | None,
                   layer: nn.Module) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Unnormalised CAMs ``(B,h,w)`` (after ReLU), the logits and the targets, from one forward and
-        one backward pass. ``targets=None`` explains each image's predicted class."""
+        one backward pass. ``targets=None`` explains each image's predicted class, and so does a target of
+        -1 for its image."""
         x = images.detach().clone().requires_grad_(True)
         # Always fp32: bf16 gradients are too coarse for CAMs (Grad-CAM++ on DeiT-Tiny kept r=0.28 with the
         # fp32 map in benchmarks/methods.py), and a CAM costs a single pass anyway.
         with torch.enable_grad(), capture_output(layer) as store, clf.using_precision("fp32"):
             logits = clf(x)
             act = store[-1]
-            if targets is None:
-                targets = logits.argmax(1)
+            predicted = logits.detach().argmax(1)
+            targets = predicted if targets is None else torch.where(targets < 0, predicted, targets)
             score = logits.gather(1, targets[:, None]).sum()
             (grad,) = torch.autograd.grad(score, act)
         act, grad = tokens_to_grid(clf, act.detach().float()), tokens_to_grid(clf, grad.float())
@@ -191,22 +221,38 @@ class CAMExplainer(Explainer):
         return torch.cat(raws), torch.cat(norms)
 
     def explain_one(self, clf: Classifier, image: torch.Tensor, target: int | str | None = None,
-                    run: RunControl = RunControl()) -> Explanation:
-        image = single_image(clf, image)
-        meter = CostMeter(clf)
-        with meter.measure():
-            layer = resolve_layer(clf, self.target_layer)
-            wanted = None if target is None else torch.tensor([clf.check_target(target)], device=clf.device)
-            # One pass gives the prediction, the clean probability and the map together.
-            raw, logits, chosen = self._raw_maps(clf, image[None], wanted, layer)
-            target = int(chosen[0])
-            norm = minmax(raw)
-            if self.aug_smooth:
-                raw, norm = self.maps(clf, image[None], chosen)
-            saliency = resize_map(norm[0], tuple(image.shape[-2:]))
-        return Explanation(
-            method=self.name, target=target, target_name=clf.class_name(target), model=clf.name,
-            saliency=saliency.cpu().numpy().astype(np.float32), score=float(logits.softmax(1)[0, target]),
-            arrays={"grid": norm[0].cpu().numpy(), "raw": raw[0].cpu().numpy()},
-            cost=meter.as_dict(), settings=self.settings(),
-        )
+                    run: RunControl = DEFAULT_RUN) -> Explanation:
+        return self.explain_batch(clf, [image], [target], run)[0]
+
+    def explain_batch(self, clf: Classifier, images: list[torch.Tensor], targets: list[int | str | None],
+                      run: RunControl = DEFAULT_RUN) -> list[Explanation]:
+        """One forward and one backward pass per chunk of ``batch_size`` same-sized images; each map equals
+        the image's own explanation (to float rounding). The cost is shared equally within a chunk."""
+        wanted = [-1 if t is None else clf.check_target(t) for t in targets]
+        name = layer_name(clf, self.target_layer)
+        layer = clf.model.get_submodule(name)
+        settings = {**self.settings(), "target_layer": name} if isinstance(self.target_layer, nn.Module) \
+            else self.settings()
+        out: list[Explanation | None] = [None] * len(images)
+        for chunk in same_size_chunks(images, self.batch_size):
+            batch = torch.stack([single_image(clf, images[i]) for i in chunk])
+            meter = CostMeter(clf)
+            with meter.measure():
+                # One pass gives the predictions, the clean probabilities and the maps together.
+                chosen_in = torch.tensor([wanted[i] for i in chunk], device=clf.device)
+                raw, logits, chosen = self._raw_maps(clf, batch, chosen_in, layer)
+                norm = minmax(raw)
+                if self.aug_smooth:
+                    raw, norm = self.maps(clf, batch, chosen)
+                saliency = resize_map(norm, tuple(batch.shape[-2:]))
+            probs = logits.float().softmax(1)
+            cost = share_cost(meter, len(chunk))
+            for j, i in enumerate(chunk):
+                target = int(chosen[j])
+                out[i] = Explanation(
+                    method=self.name, target=target, target_name=clf.class_name(target), model=clf.name,
+                    saliency=saliency[j].cpu().numpy().astype(np.float32), score=float(probs[j, target]),
+                    arrays={"grid": norm[j].cpu().numpy(), "raw": raw[j].cpu().numpy()},
+                    cost=dict(cost), settings=settings,
+                )
+        return out  # type: ignore[return-value]

@@ -12,7 +12,16 @@ from .cam import CAMExplainer
 
 
 class GradCAMPlusPlus(CAMExplainer):
-    """Grad-CAM++ for CNNs and ViTs, on the same layers as Grad-CAM."""
+    """Grad-CAM++ for CNNs and ViTs, on the same layers as Grad-CAM: channel weights from positive gradients
+    weighted per position (better when several objects of the class are present). Same cost as Grad-CAM.
+
+    Options:
+        target_layer: module name or module object to read (default: a CNN's last convolutional stage, a
+            ViT's last block's first LayerNorm).
+        eigen_smooth: first principal component of the weighted channels instead of their sum.
+        aug_smooth: average over 6 test-time augmentations (flip x brightness 0.9/1.0/1.1).
+        batch_size: images per pass when explaining a batch (memory only; same maps).
+    """
 
     name = "gradcampp"
 

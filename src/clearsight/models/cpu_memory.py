@@ -11,8 +11,10 @@ EfficientNet-Lite0 at 256 px fell from 405 to 257 ms (x1.58; peak memory 1430 ->
 step from ~3.3 to ~2.75 s; DeiT-Tiny (fewer, larger matmul buffers) is unchanged. The price is memory the
 process keeps after a peak, at most the trim threshold (256 MiB) above what it uses.
 
-This is process-wide, so it is done once, on Linux/glibc only, and never when the user has set glibc's
-own ``MALLOC_*`` variables or ``CLEARSIGHT_MALLOC_TUNING=0``.
+This is process-wide, so the library never does it by itself: loading or wrapping a model leaves the
+allocator alone. It is opt-in: the ``clearsight`` command calls :func:`keep_freed_memory` when it starts,
+and so can a script of yours. It is done once, on Linux/glibc only, and never when the user has set
+glibc's own ``MALLOC_*`` variables or ``CLEARSIGHT_MALLOC_TUNING=0``.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ _applied: bool | None = None
 
 
 def keep_freed_memory() -> bool:
-    """Raise glibc's mmap and trim thresholds once per process; True when they are raised."""
+    """Raise glibc's mmap and trim thresholds once per process; True when they are raised.
+
+    Opt-in (process-wide): call it at the start of a program that runs many CPU forward/backward passes."""
     global _applied
     if _applied is not None:
         return _applied

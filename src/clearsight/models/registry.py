@@ -15,7 +15,6 @@ from torch import nn
 
 from ..errors import ModelError
 from .classifier import IMAGENET_MEAN, IMAGENET_STD, Classifier, Precision, Preprocessing
-from .cpu_memory import keep_freed_memory
 from .token import TokenClassifier, vit_adapter
 
 DEFAULT_MODEL = "efficientnet_lite0"
@@ -166,7 +165,11 @@ def _huggingface(model_id: str, weights: str | Path | None) -> tuple[nn.Module, 
 
 def load_model(spec: str = DEFAULT_MODEL, weights: str | Path | None = None, device: str = "cpu",
                precision: Precision = "fp32", batch_size: int = 64) -> Classifier:
-    """Build a :class:`Classifier` (a :class:`TokenClassifier` for ViTs) from a spec string."""
+    """Build a :class:`Classifier` (a :class:`TokenClassifier` for ViTs) from a spec string.
+
+    The module is clearsight's own: it is put in eval mode, frozen and (fp32 CNNs on the CPU) converted to
+    channels_last once. No process-wide setting changes; the command line also calls
+    :func:`~clearsight.models.cpu_memory.keep_freed_memory` (glibc allocator tuning), which is opt-in."""
     spec = spec.strip()
     if spec in BUILTIN:
         model, prep = _efficientnet_lite0(weights)
@@ -179,18 +182,22 @@ def load_model(spec: str = DEFAULT_MODEL, weights: str | Path | None = None, dev
         model, prep = loaders[family](name, weights)
     else:
         raise ModelError(f"unknown model spec {spec!r}; use efficientnet_lite0, timm:NAME, torchvision:NAME or hf:ID")
-    return wrap_model(model, prep, name=spec, device=device, precision=precision, batch_size=batch_size)
+    return wrap_model(model, prep, name=spec, device=device, precision=precision, batch_size=batch_size, owned=True)
 
 
 def wrap_model(model: nn.Module, preprocessing: Preprocessing | None = None, name: str = "model",
-               device: str = "cpu", precision: Precision = "fp32", batch_size: int = 64,
-               class_names: list[str] | None = None) -> Classifier:
-    """Wrap an ``nn.Module`` of your own: a :class:`TokenClassifier` for supported ViTs, else a Classifier."""
+               device: str | None = None, precision: Precision = "fp32", batch_size: int = 64,
+               class_names: list[str] | None = None, owned: bool = False) -> Classifier:
+    """Wrap an ``nn.Module`` of your own: a :class:`TokenClassifier` for supported ViTs, else a Classifier.
+
+    ``preprocessing`` says how the module expects its input (default: 224 px, ImageNet mean/std); the
+    classifier itself always takes images in [0,1]. Nothing on your module changes for good: it is put in
+    eval mode with frozen parameters (and channels_last weights for fp32 CNNs on the CPU) only while
+    clearsight runs it, and restored after every call, even on error (see
+    :meth:`Classifier.inference_state`); it is not moved either (``device`` defaults to where it is, and
+    another device is an error). No process-wide setting changes. ``owned=True`` (what :func:`load_model`
+    uses) puts a module clearsight made in that state once instead.
+    """
     cls = TokenClassifier if vit_adapter(model) is not None else Classifier
-    clf = cls(model, preprocessing, class_names=class_names, name=name, device=device,
-              precision=precision, batch_size=batch_size)
-    if not clf.is_token_model and device == "cpu" and precision == "fp32":
-        clf.model.to(memory_format=torch.channels_last)  # about 2x for fp32 CNNs on CPU
-    if clf.device.type == "cpu":
-        keep_freed_memory()  # ~1.6x for CNN steps on CPU: no page faults per batch (see cpu_memory)
-    return clf
+    return cls(model, preprocessing, class_names=class_names, name=name, device=device,
+               precision=precision, batch_size=batch_size, owned=owned)
