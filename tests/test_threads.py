@@ -30,7 +30,8 @@ def test_bad_thread_counts_are_refused(bad):
         choose_threads(bad)
 
 
-def test_auto_takes_one_thread_when_every_core_is_busy():
+def test_auto_takes_one_thread_when_every_core_is_busy(monkeypatch):
+    monkeypatch.setattr("clearsight.threads.REUSE_SECONDS", 0.0)
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(usable_cores())]
     try:
         time.sleep(0.5)

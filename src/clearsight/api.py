@@ -152,7 +152,8 @@ def explain(model: ModelLike, images: ImageLike | Sequence[ImageLike], method: A
             preprocessing: Preprocessing | dict | None = None, normalized: bool = False,
             weights: str | os.PathLike | None = None, device: str | None = None, precision: Precision = "fp32",
             class_names: Sequence[str] | None = None, progress: bool = False,
-            checkpoint_dir: str | Path | None = None, **options: Any) -> Explanation | list[Explanation]:
+            checkpoint_dir: str | Path | None = None, threads: int | str | None = "auto",
+            **options: Any) -> Explanation | list[Explanation]:
     """Explain what ``model`` looks at in ``images``.
 
     Args:
@@ -169,6 +170,9 @@ def explain(model: ModelLike, images: ImageLike | Sequence[ImageLike], method: A
         target: the class to explain (index or name; default: the prediction), or one per image.
         progress, checkpoint_dir: run control of long methods (a progress bar; where CartoonX and Pixel
             RDE keep resumable state); they never change the result.
+        threads: torch threads for this call: a number, ``"auto"`` (the cores idle now, so that a busy
+            machine does not make the run collapse; see :mod:`clearsight.threads`) or None (torch's own
+            setting). Restored when the call returns.
         **options: the method's options (see its class docstring), e.g. ``tau=0.5`` for MoXI; an option the
             method does not take raises :class:`~clearsight.errors.OptionError`.
 
@@ -182,7 +186,10 @@ def explain(model: ModelLike, images: ImageLike | Sequence[ImageLike], method: A
     prepared, single = as_images(images, clf, normalized)
     if single and isinstance(target, (list, tuple)):
         raise InputShapeError(f"{len(target)} targets for one image")
-    return explainer.explain(clf, prepared, target, progress=progress, checkpoint_dir=checkpoint_dir)
+    from .threads import using_threads
+
+    with using_threads(threads):
+        return explainer.explain(clf, prepared, target, progress=progress, checkpoint_dir=checkpoint_dir)
 
 
 __all__ = ["as_classifier", "as_explainer", "as_images", "explain", "pixels"]

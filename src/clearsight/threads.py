@@ -17,12 +17,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import torch
-
 from .errors import ClearsightError
 
 #: seconds over which /proc/stat is sampled to count idle cores (short: it is paid once per run)
 SAMPLE_SECONDS = 0.1
+#: an ``auto`` choice is reused for this long, so that many short calls (Grad-CAM per photo) pay the sample once
+REUSE_SECONDS = 10.0
+_last_auto: tuple[float, int] | None = None
 
 
 def usable_cores() -> int:
@@ -87,8 +88,13 @@ def choose_threads(threads: int | str | None = "auto") -> int | None:
             except ValueError:
                 raise ClearsightError(f"threads is a positive number or 'auto'; got {threads!r}") from None
         else:
+            global _last_auto
+            if _last_auto is not None and time.monotonic() - _last_auto[0] < REUSE_SECONDS:
+                return _last_auto[1]
             # a core counts as free when it is at least 60% idle: a busy neighbour leaves ~0-10%
-            return max(1, min(usable_cores(), int(idle_cores() + 0.4)))
+            chosen = max(1, min(usable_cores(), int(idle_cores() + 0.4)))
+            _last_auto = (time.monotonic(), chosen)
+            return chosen
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ClearsightError(f"threads is a positive number or 'auto'; got {threads!r}")
     return threads
@@ -97,6 +103,8 @@ def choose_threads(threads: int | str | None = "auto") -> int | None:
 @contextmanager
 def using_threads(threads: int | str | None = "auto") -> Iterator[int]:
     """Run the block with :func:`choose_threads`'s count of torch threads, then restore the previous count."""
+    import torch  # here, so that the CLI can choose threads before torch loads
+
     previous = torch.get_num_threads()
     chosen = choose_threads(threads)
     if chosen is None or chosen == previous:

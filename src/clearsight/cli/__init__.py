@@ -15,6 +15,7 @@ from __future__ import annotations
 import sys
 
 from ..errors import ClearsightError
+from ..threads import choose_threads
 from .common import CORRUPTION_NAMES, SHAPLEY_SAMPLINGS, method_options
 from .explain import explain_file
 from .parser import build_parser
@@ -30,6 +31,11 @@ def main(argv: list[str] | None = None) -> int:
 
     keep_freed_memory()  # the command owns its process: freed activations stay mapped (library calls never do this)
     try:
+        threads = choose_threads(getattr(args, "threads", None))
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)  # the command owns its process (the library restores after each call)
         return int(args.func(args) or 0)
     except ClearsightError as err:
         print(f"clearsight: error: {err.cli_message()}", file=sys.stderr)  # options named as --flags

@@ -32,6 +32,9 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--size", type=int, help="input size in pixels (default: the model's)")
     g.add_argument("--resize", choices=["crop", "squash"],
                    help="crop: resize short side and centre-crop (default); squash: resize to size x size")
+    g.add_argument("--threads", default="auto",
+                   help="torch threads: a number, or auto (default): the cores idle at the start, so that other "
+                   "busy processes do not make the run several times slower")
 
 
 def _add_method_args(p: argparse.ArgumentParser) -> None:
