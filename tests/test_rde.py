@@ -383,7 +383,7 @@ def test_progress_and_checkpoints_are_run_control_not_settings(tiny_cnn, tmp_pat
     progress bar nor a checkpoint folder changes the result."""
     for name in ("cartoonx", "pixel-rde"):
         for option in ({"progress": True}, {"checkpoint_dir": str(tmp_path)}):
-            with pytest.raises(MethodError, match="does not apply"):
+            with pytest.raises(MethodError, match="unknown option|does not apply"):
                 build_explainer(name, option)
     image = tiny_image(21)
     plain = PixelRDE(steps=3, samples=2, seed=1).explain(tiny_cnn, image)
