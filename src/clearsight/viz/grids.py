@@ -59,7 +59,8 @@ def save_heatmap_grid(photos: Sequence[Any], heat: Mapping[str, Sequence[np.ndar
                 ax.imshow(masked, cmap="jet", vmin=0, vmax=1, alpha=0.6, interpolation="nearest",
                           extent=(0, rgb.shape[1], rgb.shape[0], 0))
                 if steps is not None and method in steps and r < len(steps[method]):
-                    ax.set_xlabel(f"{steps[method][r]} patches", fontsize=7)
+                    n = steps[method][r]
+                    ax.set_xlabel(f"{n} patch{'' if n == 1 else 'es'}", fontsize=7)
             if r == 0:
                 ax.set_title(method, fontsize=9)
     for ax in np.ravel(axes):
