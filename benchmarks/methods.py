@@ -1,8 +1,7 @@
 """Seconds and model passes per image for Grad-CAM, Grad-CAM++ and rollout on the three real models,
 fp32 against bf16 autocast, with the agreement of the two maps (Pearson r) so a speed-up is never bought
 with a different explanation unnoticed. (The CAM methods run in fp32 whatever the classifier's precision,
-because bf16 gradients changed Grad-CAM++ on DeiT-Tiny beyond recognition, r = 0.28; their two columns
-therefore measure the same computation.)
+so their two columns measure the same computation; why: benchmarks/RESULTS.md.)
 
     .venv/bin/python benchmarks/methods.py [--images 5] [--models efficientnet_lite0,deit,mobilenet_v2]
 """

@@ -43,7 +43,7 @@ from clearsight.models import load_model  # noqa: E402
 from clearsight.parts import PatchGame, PatchGrid  # noqa: E402
 from clearsight.scores import log_odds  # noqa: E402
 
-REFERENCE = {  # the reference code here, ViT-Tiny on 2 cores (from the issue)
+REFERENCE = {  # the reference code, ViT-Tiny on 2 cores (from the issue; also in benchmarks/RESULTS.md)
     "insertion_full_s": 506.0, "deletion_full_s": 525.0, "insertion_10_steps_s": 2.0,
     "deletion_step_s": 9.4, "shapley_round_s": 7.7,
 }

@@ -1,7 +1,8 @@
 """Rate-distortion curves (SPEC B.1): seconds per 101-point curve, batched against one image per forward pass.
 
 The reference evaluates each of the 101 points with its own forward pass; clearsight stacks ``BATCH`` points
-into one. Both give the same curve (checked here, to float rounding); the ratio is measured in the same run.
+into one. Both give the same curve (checked here, to float rounding); the ratio is measured in the same run
+(figures: benchmarks/RESULTS.md).
 
 Usage::
 
@@ -22,8 +23,8 @@ import numpy as np
 import torch
 
 import clearsight.evaluation.rate_distortion as rd
-from clearsight.methods.rde import WaveletRepresentation
 from clearsight.models import load_model
+from clearsight.parts.representations import WaveletRepresentation
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT.parent / "shared" / "data" / "imagenet-samples"

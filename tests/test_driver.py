@@ -102,13 +102,46 @@ def test_cli_evaluates_the_explanations_a_folder_holds(tmp_path, one_photo_folde
 
     explained = tmp_path / "explained"
     photo = next(one_photo_folder.iterdir())
-    assert main(["explain", str(photo), "--method", "gradcam", "--out", str(explained)]) == 0
+    small = ["--size", "96"]  # 36 patches: a curve of 37 passes
+    assert main(["explain", str(photo), "--method", "gradcam", "--out", str(explained), *small]) == 0
     out = tmp_path / "eval"
     assert main(["evaluate", "--curve", "deletion", "--methods", "gradcam", "--explanations", str(explained),
-                 "--images", str(one_photo_folder), "--out", str(out)]) == 0
+                 "--images", str(one_photo_folder), "--out", str(out), *small]) == 0
     with open(out / "deletion_auc.csv") as f:
         rows = {r["method"]: r for r in csv.DictReader(f)}
     assert list(rows) == ["gradcam", "gradcam-2"]
     assert rows["gradcam"]["auc_mean_score"] == rows["gradcam-2"]["auc_mean_score"]
     assert main(["evaluate", "--curve", "inits", "--explanations", str(explained), "--images",
                  str(one_photo_folder)]) == 2
+
+
+class PicklingEngine:
+    """Runs the work the way a cluster engine must: pickled and unpickled first, so the model comes from the
+    work's :class:`ModelSpec`, loaded in ``setup()``, never from this process."""
+
+    name = "pickling"
+
+    def __init__(self) -> None:
+        self.setups = 0
+
+    def run(self, work, units, store=None, progress=None):
+        from clearsight.engine import LocalEngine
+
+        shipped = pickle.loads(pickle.dumps(work))
+        assert isinstance(shipped.model, ModelSpec)
+        self.setups += 1
+        return LocalEngine().run(shipped, units, store, progress)
+
+
+@pytest.mark.slow
+def test_a_model_spec_is_loaded_by_the_work_itself_with_the_same_curves(effnet, photo_paths, tmp_path):
+    image = effnet.prepare(photo_paths[0], size=96)  # 36 patches: a curve of 37 passes
+    local = evaluate_curves(effnet, [image], [None], ["gradcam"], "deletion", names=["a"])
+    engine = PicklingEngine()
+    shipped = evaluate_curves(ModelSpec("efficientnet_lite0"), [image], [None], ["gradcam"], "deletion", names=["a"],
+                              engine=engine, store=tmp_path)
+    assert engine.setups == 1 and shipped.images == local.images
+    np.testing.assert_allclose(shipped.mean_score("gradcam"), local.mean_score("gradcam"), rtol=1e-4, atol=1e-5)
+    # the same units from the loaded model and the local engine: found in the store, nothing recomputed
+    again = evaluate_curves(effnet, [image], [None], ["gradcam"], "deletion", names=["a"], store=tmp_path)
+    assert again.seconds == shipped.seconds

@@ -116,6 +116,35 @@ def test_captured_attention_equals_timm_unfused_attention(tiny_vit):
     assert [blk.attn.fused_attn for blk in model.blocks] == before  # the model was left as it was
 
 
+def test_forward_tokens_equals_timms_own_blocks_on_the_kept_tokens(tiny_vit):
+    """Independent check of the one token path (CLS-only last block, fp32): timm's own ``Block.forward`` on
+    the prefix plus the kept tokens, then its head; bf16 runs a bf16 copy and stays close; the block written
+    out (``timm_block``) equals timm's block on every row, and on the CLS row when asked for that row only."""
+    from clearsight.models.token import timm_block
+
+    model = tiny_vit.model
+    image = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    keep = torch.stack([torch.randperm(16, generator=torch.Generator().manual_seed(i))[:6] for i in range(4)])
+    with torch.inference_mode():
+        tokens = tiny_vit.embed(image)
+        kept = tokens.expand(4, -1, -1).gather(1, keep[:, :, None].expand(-1, -1, tokens.shape[2]))
+        x = model.norm_pre(torch.cat([tiny_vit.adapter.prefix_tokens(4), kept], dim=1))
+        for block in model.blocks:
+            x = block(x)
+        reference = model.forward_head(model.norm(x))
+        torch.testing.assert_close(tiny_vit.forward_tokens(tokens, keep), reference, atol=1e-5, rtol=1e-5)
+        rough = tiny_vit.forward_tokens(tokens, keep, precision="bf16")
+        assert rough.dtype == torch.float32 and (rough - reference).abs().max() < 0.1
+        seq = torch.rand(2, 9, 16, generator=torch.Generator().manual_seed(4))
+        block = model.blocks[0]
+        full, weights = timm_block(block, seq, want_attention=True)
+        torch.testing.assert_close(full, block(seq), atol=1e-6, rtol=1e-5)
+        assert weights.shape == (2, 2, 9, 9)
+        torch.testing.assert_close(timm_block(block, seq, cls_only=True)[0], block(seq)[:, :1], atol=1e-6, rtol=1e-5)
+    with pytest.raises(MethodError, match="precision"):
+        tiny_vit.forward_tokens(tokens, keep, precision="fp16")
+
+
 def test_token_classifier_geometry(tiny_vit):
     assert tiny_vit.grid == (4, 4) and tiny_vit.patch_size == 8 and tiny_vit.num_prefix_tokens == 1
     with pytest.raises(InputShapeError):
@@ -204,6 +233,8 @@ def test_huggingface_vit_tokens_match_model():
     with torch.inference_mode():
         reference = clf.logits(images)
         assert torch.allclose(clf.forward_tokens(clf.embed(images)), reference, atol=1e-5)
+        with pytest.raises(MethodError, match="standard timm ViTs only"):
+            clf.forward_tokens(clf.embed(images), precision="bf16")
         full = clf.forward_masked(images, torch.ones(2, 16, dtype=torch.bool))
         assert torch.allclose(full, reference, atol=1e-5)
     attentions = clf.attentions(images)

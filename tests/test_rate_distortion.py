@@ -181,3 +181,38 @@ def test_compare_overlays_the_curves_of_several_runs(tmp_path):
                  "--common-images", "--out", str(out)]) == 2  # no image in common
     (tmp_path / "other.json").write_text("{}")
     assert main(["compare", str(tmp_path / "other.json"), "--out", str(out)]) == 2
+
+
+def test_curves_use_the_optimisers_obfuscation_bit_for_bit(tiny_cnn):
+    """The curves randomise and score with the RDE optimiser's own code (parts.obfuscation): every point
+    equals ``h * s + (1 - s) * v`` and the softmax l2 written out here, in the module's batches, exactly; and
+    one point equals the RDE problem's ``l2`` distortion for the same mask and noise."""
+    from clearsight.evaluation import rate_distortion as rd
+    from clearsight.methods.rde import NoiseModel, Problem
+
+    image = tiny_image(4)
+    rep = WaveletRepresentation()
+    bands = rep.analyze(image)
+    shapes = [tuple(b.shape[1:]) for b in bands]
+    total = sum(math.prod(s) for s in shapes)
+    order = random_order(total, seed=1)
+    curve = distortion_curve(tiny_cnn, image, rep, order, "keep", points=21, seed=6)
+    noise = NoiseModel.from_bands(bands).sample(bands, 1, torch.Generator().manual_seed(6))
+    ranks = torch.empty(total, dtype=torch.long)
+    ranks[order] = torch.arange(total)
+    counts = torch.tensor(point_counts(total, 21))
+    with torch.no_grad():
+        clean = tiny_cnn.logits(image[None]).float().softmax(1)
+        expected, point_masks = [], []
+        for start in range(0, len(counts), rd.BATCH):
+            kept = (ranks[None, :] < counts[start:start + rd.BATCH, None]).float()
+            masks = [m.reshape(-1, 1, *s) for m, s in zip(kept.split([math.prod(s) for s in shapes], 1), shapes)]
+            point_masks += [[m[i, 0] for m in masks] for i in range(kept.shape[0])]
+            mixed = [h * s + (1 - s) * v for h, s, v in zip(bands, masks, noise)]
+            probs = tiny_cnn.logits(rep.synthesize(mixed, (32, 32))).float().softmax(1)
+            expected.append((probs - clean).norm(dim=1).double())
+    expected = torch.cat(expected).numpy().astype(np.float32)
+    np.testing.assert_array_equal(curve, expected)
+    problem = Problem.build(tiny_cnn, image, 0, rep, 1.0, "l2")
+    with torch.no_grad():
+        assert float(problem.distortion_of(point_masks[7], noise)) == pytest.approx(float(curve[7]), abs=1e-6)

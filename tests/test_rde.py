@@ -189,7 +189,7 @@ def test_convergence_test_stops_a_flat_run(tiny_cnn):
 
 
 def test_an_interrupted_explanation_resumes_from_its_checkpoint(tiny_cnn, tmp_path, monkeypatch):
-    import clearsight.methods.rde as rde
+    import clearsight.methods.rde.optimizer as rde
 
     image, other = tiny_image(14), tiny_image(15)
     whole = CartoonX(steps=7, samples=2, seed=3).explain(tiny_cnn, image)
@@ -202,16 +202,16 @@ def test_an_interrupted_explanation_resumes_from_its_checkpoint(tiny_cnn, tmp_pa
         return real(*args, **kwargs)
 
     monkeypatch.setattr(rde, "accumulate_gradients", counted)
-    explainer = CartoonX(steps=7, samples=2, seed=3, checkpoint_dir=tmp_path)
+    explainer = CartoonX(steps=7, samples=2, seed=3)
     explainer.checkpoint_every = 2
     interrupt = True
     with pytest.raises(KeyboardInterrupt):
-        explainer.explain(tiny_cnn, image)
+        explainer.explain(tiny_cnn, image, checkpoint_dir=tmp_path)
     assert len(list(tmp_path.glob("cartoonx-*.pt"))) == 1  # state after step 4
 
     interrupt = False
     calls.clear()
-    CartoonX(steps=7, samples=2, seed=3, checkpoint_dir=tmp_path).explain(tiny_cnn, other)
+    CartoonX(steps=7, samples=2, seed=3).explain(tiny_cnn, other, checkpoint_dir=tmp_path)
     assert len(calls) == 7  # another photo never starts from that state
     import copy
 
@@ -221,11 +221,11 @@ def test_an_interrupted_explanation_resumes_from_its_checkpoint(tiny_cnn, tmp_pa
     with torch.no_grad():
         next(retrained.parameters()).mul_(1.01)
     calls.clear()  # nor do other weights under the same model name
-    CartoonX(steps=7, samples=2, seed=3, checkpoint_dir=tmp_path).explain(
-        wrap_model(retrained, tiny_cnn.preprocessing, name=tiny_cnn.name), image, whole.target)
+    CartoonX(steps=7, samples=2, seed=3).explain(
+        wrap_model(retrained, tiny_cnn.preprocessing, name=tiny_cnn.name), image, whole.target, checkpoint_dir=tmp_path)
     assert len(calls) == 7
     calls.clear()
-    resumed = explainer.explain(tiny_cnn, image)
+    resumed = explainer.explain(tiny_cnn, image, checkpoint_dir=tmp_path)
     assert len(calls) == 3 and resumed.settings["resumed_at_step"] == 4  # steps 5-7 only
     for k in whole.mask:
         np.testing.assert_array_equal(resumed.mask[k], whole.mask[k])
@@ -376,3 +376,17 @@ def test_auto_precision_is_bf16_only_on_cpus_that_compute_it_natively(tiny_cnn):
     assert resolve_precision("bf16", tiny_cnn) == "bf16"
     with pytest.raises(MethodError, match="unknown precision"):
         resolve_precision("fp16", tiny_cnn)
+
+
+def test_progress_and_checkpoints_are_run_control_not_settings(tiny_cnn, tmp_path):
+    """How a run is watched or kept comes from ``explain`` only: the constructors refuse it, and neither a
+    progress bar nor a checkpoint folder changes the result."""
+    for name in ("cartoonx", "pixel-rde"):
+        for option in ({"progress": True}, {"checkpoint_dir": str(tmp_path)}):
+            with pytest.raises(MethodError, match="does not apply"):
+                build_explainer(name, option)
+    image = tiny_image(21)
+    plain = PixelRDE(steps=3, samples=2, seed=1).explain(tiny_cnn, image)
+    watched = PixelRDE(steps=3, samples=2, seed=1).explain(tiny_cnn, image, progress=True, checkpoint_dir=tmp_path)
+    np.testing.assert_array_equal(plain.mask["pixels"], watched.mask["pixels"])
+    assert plain.settings == watched.settings and "progress" not in plain.settings

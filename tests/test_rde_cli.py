@@ -39,7 +39,7 @@ def test_cli_cartoonx_and_pixel_rde(tmp_path, photo_paths, capsys):
 @pytest.mark.slow
 def test_cli_resumes_an_interrupted_optimisation(tmp_path, photo_paths, monkeypatch):
     """Ctrl-C during CartoonX keeps the last checkpoint; the same command then finishes from it."""
-    import clearsight.methods.rde as rde
+    import clearsight.methods.rde.optimizer as rde
 
     weights = str(photo_paths[0].parents[2] / "models" / "mobilenet_v2.pth")
     argv = ["explain", str(photo_paths[3]), "--method", "cartoonx", "--steps", "30", "--samples", "2",

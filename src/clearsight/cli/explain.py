@@ -40,7 +40,9 @@ def explain_file(clf: Classifier, explainer: Explainer, path: Path, target: int 
         return None, f"result exists in {out} (use --overwrite to recompute)"
     cls, prob = clf.predict(image[None])
     predicted = (clf.class_name(int(cls[0])), float(prob[0]))
-    explanation = explainer.explain(clf, image, target)
+    # run control: optimisers (CartoonX, Pixel RDE) show a bar with the loss and keep their state, so an
+    # interrupted run resumes mid-optimisation; other methods ignore both
+    explanation = explainer.explain(clf, image, target, progress=True, checkpoint_dir=out / ".checkpoints")
     explanation.settings.setdefault("image", str(path))
     explanation.settings["request"] = request  # as asked (None: the default), beside the values resolved
     explanation.save(stem)
@@ -105,10 +107,6 @@ def cmd_explain(args: argparse.Namespace) -> int:
     seed_everything(args.seed)
     explainer = build_explainer(args.method, method_options(args))
     out = Path(args.out)
-    if hasattr(explainer, "progress"):  # optimisers (CartoonX, Pixel RDE): a bar that shows the loss
-        explainer.progress = True
-    if hasattr(explainer, "checkpoint_dir"):  # and their state, so an interrupted run resumes mid-optimisation
-        explainer.checkpoint_dir = out / ".checkpoints"
     missing = [p for p in args.images if not Path(p).is_file()]
     if missing:  # fail before the (slow) model load
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""

@@ -4,6 +4,7 @@ and skipped when present. Engines differ only in where :meth:`Work.compute` runs
 store, and so the results, are the same."""
 
 from .local import LocalEngine
+from .ray import EngineError, RayEngine  # imports Ray only when a RayEngine is made
 from .units import Unit, UnitStore, Work
 
-__all__ = ["LocalEngine", "Unit", "UnitStore", "Work"]
+__all__ = ["EngineError", "LocalEngine", "RayEngine", "Unit", "UnitStore", "Work"]

@@ -20,6 +20,7 @@ from .curves import (
     saliency_order,
 )
 from .driver import ModelSpec
+from .hallucination import CPScores, cp_scores, edge_map, hallucination_score, saliency_explanation_image
 from .rate_distortion import (
     DistortionResults,
     distortion_curve,
@@ -45,7 +46,8 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "CurveResults", "DistortionResults", "InitResults", "LambdaSweepResults", "ModelSpec", "SavedExplanations", "auc",
+    "CPScores", "CurveResults", "DistortionResults", "InitResults", "LambdaSweepResults", "ModelSpec",
+    "SavedExplanations", "auc", "cp_scores", "edge_map", "hallucination_score", "saliency_explanation_image",
     "distortion_curve", "evaluate_curves", "evaluate_initialisations", "evaluate_lambda_sweep",
     "evaluate_rate_distortion", "explanation_ranking", "explanation_relevance", "image_curve", "method_curve",
     "method_order", "order_coalitions", "patch_scores", "read_labels", "relevance_order", "saliency_order",

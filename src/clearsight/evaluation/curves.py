@@ -245,15 +245,17 @@ def evaluate_curves(clf, images: Sequence[torch.Tensor], labels: Sequence[int | 
     resolved = resolve_methods(methods, _with_patch_size(methods, method_options, patch_size))
     resolved = [_with_curve_patch_size(m, patch_size) for m in resolved]
     labels_out = [m.label for m in resolved]
-    # the unit settings say what absence and grid the curve uses; the model is known once loaded
     run = Evaluation(clf, images, labels, names, curve, {}, store, engine)
     clf = run.clf
     absence = make_absence(absence, clf)
     grid = PatchGrid.for_classifier(clf, patch_size)
+    if images and tuple(images[0].shape[-2:]) != (grid.height, grid.width):  # photos brought to another size
+        grid = PatchGrid(int(images[0].shape[-2]), int(images[0].shape[-1]), grid.patch)
     results = CurveResults(curve=curve, settings={
         "absence": absence.describe(), "score": score, "model": clf.name, "unit": "patch",
         "metric": "top-1 accuracy", "methods": labels_out})
-    run.parameters = {"absence": absence.describe(), "score": score, "grid": list(grid.shape)}
+    # absence and grid depend on the model, known once loaded: they join the units' settings before any is planned
+    run.parameters.update(absence=absence.describe(), score=score, grid=list(grid.shape))
     kept, results.skipped = run.classified()
     planned = []
     for name, image, target in kept:

@@ -3,8 +3,8 @@
 Insertion/deletion curves, rate-distortion curves, the lambda sweep and the initialisation comparison all
 do the same thing per image: skip it when the model misclassifies it (the papers explain correctly
 classified images only), then compute one result per (method[, variant]). Each such result is a
-:class:`~clearsight.engine.Unit` whose settings name everything it depends on (the model and its weights
-digest, the image's pixel digest, the target, the image size, the method's result options and the
+:class:`~clearsight.engine.Unit` whose settings name everything it depends on (the model, its weights
+digest and precision, the image's pixel digest, the target, the image size, the method's result options and the
 experiment's parameters), so an engine computes it once, a :class:`~clearsight.engine.UnitStore` keeps it,
 and a run with any other setting never reuses it.
 
@@ -108,7 +108,8 @@ class Evaluation:
 
     ``model`` is a loaded classifier or a :class:`ModelSpec`; ``experiment`` names the experiment in every
     unit (``insertion``, ``rd-keep``, ``lambda-sweep``, ...) and ``parameters`` are the experiment's own
-    settings, part of every unit's settings.
+    settings, part of every unit's settings (those that depend on the loaded model may be added to it before
+    the first unit is planned).
     """
 
     def __init__(self, model: Any, images: Sequence[torch.Tensor], labels: Sequence[int | None],
@@ -124,9 +125,11 @@ class Evaluation:
             raise MethodError(f"{len(self.names)} names for {len(self.images)} images")
         if store is not None and len(set(self.names)) != len(self.names):
             raise MethodError("image names must be unique when finished results are stored")
-        self.experiment, self.parameters = experiment, parameters
+        self.experiment, self.parameters = experiment, dict(parameters)
         self.store = UnitStore(store) if store is not None else None
         self.engine = engine if engine is not None else LocalEngine()
+        if getattr(self.engine, "name", None) == "local":  # in this process: the model loaded here serves
+            self.work_model = self.clf
         self._base: dict[str, Any] | None = None
 
     def classified(self) -> tuple[list[tuple[str, torch.Tensor, int]], list[str]]:
@@ -144,9 +147,10 @@ class Evaluation:
 
     def unit(self, name: str, image: torch.Tensor, target: int, method: str, settings: dict[str, Any]) -> Unit:
         """The unit of ``method`` (a label, with its variant) on one image: its ``settings`` plus the model,
-        weights, pixels, target, size and the experiment's parameters."""
+        its weights digest and precision, the pixels' digest, target, size and the experiment's parameters."""
         if self._base is None:
-            self._base = {"model": self.clf.name, "weights": self.clf.weights_digest(), **self.parameters}
+            self._base = {"model": self.clf.name, "weights": self.clf.weights_digest(),
+                          "precision": getattr(self.clf, "precision", "fp32"), **self.parameters}
         return Unit.make(self.experiment, name, method, {
             **self._base, "pixels": pixel_digest(image), "target": int(target), "size": list(image.shape[-2:]),
             "method": settings})

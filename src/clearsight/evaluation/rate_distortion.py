@@ -36,8 +36,8 @@ import torch
 from ..errors import MethodError
 from ..explanation import Explanation
 from ..methods.base import Explainer
-from ..methods.rde import (
-    NoiseModel,
+from ..parts.obfuscation import NoiseModel, l2_distortion, obfuscate
+from ..parts.representations import (
     PixelRepresentation,
     Representation,
     WaveletRepresentation,
@@ -149,9 +149,8 @@ def distortion_curve(clf, image: torch.Tensor, representation: Representation, o
                 first = ranks[None, :] < counts[start:start + BATCH, None]  # (n, total): the leading components
                 kept = (first if figure == "keep" else ~first).float()
                 masks = [m.reshape(-1, 1, *s) for m, s in zip(kept.split([math.prod(s) for s in shapes], 1), shapes)]
-                mixed = [h * s + (1 - s) * v for h, s, v in zip(bands, masks, noise)]
-                probs = clf.logits(representation.synthesize(mixed, size)).float().softmax(1)
-                curve[start:start + len(first)] += (probs - clean).norm(dim=1).double().cpu().numpy()
+                probs = clf.logits(representation.synthesize(obfuscate(bands, masks, noise), size)).float().softmax(1)
+                curve[start:start + len(first)] += l2_distortion(probs, clean).double().cpu().numpy()
     return (curve / int(draws)).astype(np.float32)
 
 

@@ -13,12 +13,11 @@ Presets (see :mod:`clearsight.methods.rde`):
   lr 0.05 (0.1 for CNNs) with a cosine decay, a convergence test, bf16 autocast where the CPU has native
   bf16: at most 4,800 passes (4,000 for CNNs; 3.8% and 3.1% of the paper preset's). It is meant to end at
   an objective (label distortion on 256 fixed noise samples + lambda_k x mean mask) no higher than the
-  paper preset's; ``benchmarks/rde.py`` measures both.
+  paper preset's; ``benchmarks/rde.py`` measures both (figures: ``benchmarks/RESULTS.md``).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,7 +25,8 @@ import torch
 
 from ..errors import MethodError
 from ..models import Classifier
-from .rde import FAST_CNN, FAST_VIT, Bands, Problem, RDEExplainer, Representation, Schedule, WaveletRepresentation
+from ..parts.representations import Bands, Representation, WaveletRepresentation
+from .rde import FAST_CNN, FAST_VIT, Problem, RDEExplainer, Schedule
 
 
 class CartoonX(RDEExplainer):
@@ -40,10 +40,9 @@ class CartoonX(RDEExplainer):
                  lr: float | None = None, samples: int | None = None, init: str = "ones",
                  preoptimize: bool = False, foreground_mask: Any = None, distortion: str = "label",
                  noise: str = "adaptive", precision: str | None = None, seed: int = 0,
-                 evaluate: bool = False, progress: bool = False, render: str = "gray",
-                 wave: str = "db3", levels: int = 5, checkpoint_dir: str | Path | None = None) -> None:
+                 evaluate: bool = False, render: str = "gray", wave: str = "db3", levels: int = 5) -> None:
         super().__init__(preset, lambda_k, steps, lr, samples, init, preoptimize, foreground_mask,
-                         distortion, noise, precision, seed, evaluate, progress, checkpoint_dir)
+                         distortion, noise, precision, seed, evaluate)
         if render not in ("gray", "color"):
             raise MethodError(f"unknown render {render!r}; use 'gray' (reference) or 'color'")
         self.render_mode = render
@@ -60,7 +59,7 @@ class CartoonX(RDEExplainer):
     def fast_schedule(self, clf: Classifier | None) -> Schedule:
         """``FAST_VIT`` (960 steps) for ViTs and ``FAST_CNN`` (800 steps, lr 0.1) for CNNs: the base ``FAST``
         (480 steps, lr 0.05) loses to the paper preset on DeiT-Tiny's robin and on EfficientNet-Lite0's tench
-        (``benchmarks/rde.py``)."""
+        (``benchmarks/RESULTS.md``, "RDE presets")."""
         return FAST_VIT if clf is None or clf.is_token_model else FAST_CNN
 
     def render(self, problem: Problem, masks: Bands) -> tuple[np.ndarray, np.ndarray]:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..models import Classifier
-from .rde import Bands, PixelRepresentation, Problem, RDEExplainer, Representation
+from ..parts.representations import Bands, PixelRepresentation, Representation
+from .rde import Problem, RDEExplainer
 
 
 class PixelRDE(RDEExplainer):

@@ -19,9 +19,6 @@ chunking, scoring and pass counting.
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import ClassVar
@@ -30,7 +27,7 @@ import torch
 from torchvision.transforms import functional as TF
 
 from ..errors import MethodError
-from ..models.token import supports_cls_only, timm_cls_logits
+from ..models.token import TOKEN_PRECISIONS, supports_cls_only
 from .grid import PatchGrid
 
 #: Default memory bound of one chunk, in tokens (rows x sequence length). About 16 full DeiT-Tiny
@@ -69,18 +66,14 @@ class Absence(ABC):
 
 
 # ------------------------------------------------------------------------------------------ token drop
-PRECISIONS = ("fp32", "bf16")
-_BF16_COPIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+PRECISIONS = TOKEN_PRECISIONS
 
 
 class TimmTokenEncoder:
-    """The encoder of a standard timm ViT on prefix + kept tokens, computing only what the logits need.
-
-    The last block runs for the CLS row only (:func:`~clearsight.models.token.cls_only_block`: the same
-    logits for about 7% less work on DeiT-Tiny). ``precision="bf16"`` runs a bfloat16 copy of the model
-    (made once per model), about twice as fast on CPUs with AVX512-BF16 (and slower on CPUs without it),
-    with logits off by ~0.1: an option (``absence="token-drop:bf16"``), never the default, since greedy
-    orders are not guaranteed to stay the same.
+    """The token encoder of a standard timm ViT at one precision: a bound
+    :meth:`~clearsight.models.token.TokenClassifier.forward_tokens` (the one token-dropping path; its last
+    block runs for the CLS row only). ``precision="bf16"`` runs a bfloat16 copy of the model: an option
+    (``absence="token-drop:bf16"``), never the default, since greedy orders are not guaranteed to stay the same.
     """
 
     def __init__(self, clf, precision: str = "fp32") -> None:
@@ -88,8 +81,6 @@ class TimmTokenEncoder:
             raise MethodError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
         self.clf = clf
         self.precision = precision
-        self.dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-        self.model = clf.model if precision == "fp32" else _bf16_copy(clf.model)
 
     @staticmethod
     def supports(clf) -> bool:
@@ -98,21 +89,7 @@ class TimmTokenEncoder:
 
     def __call__(self, tokens: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """Logits ``(B,C)`` (float32) for the patch ``tokens`` ``(1,N,D)`` kept at ``index`` ``(B,k)``."""
-        clf = self.clf
-        B = index.shape[0]
-        kept = tokens.expand(B, -1, -1).gather(1, index[:, :, None].expand(-1, -1, tokens.shape[2]))
-        x = torch.cat([clf.adapter.prefix_tokens(B).to(kept.dtype), kept], dim=1).to(self.dtype)
-        m = self.model
-        clf.passes += B
-        with clf.autocast() if self.precision == "fp32" else contextlib.nullcontext():
-            return timm_cls_logits(m, x).float()
-
-
-def _bf16_copy(model):
-    """A bfloat16 copy of ``model`` in eval mode, made once per model."""
-    if model not in _BF16_COPIES:
-        _BF16_COPIES[model] = copy.deepcopy(model).to(torch.bfloat16).eval()
-    return _BF16_COPIES[model]
+        return self.clf.forward_tokens(tokens, index, precision=self.precision)
 
 
 def _require_token_model(clf, what: str) -> None:

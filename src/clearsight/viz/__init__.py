@@ -1,5 +1,5 @@
-"""Figures: overlays, explanation figures, curves. Matplotlib runs headless (Agg)."""
+"""Figures: overlays, explanation figures, curves; plain Figure objects, so the matplotlib backend is left alone."""
 
-from .overlay import explanation_figure, overlay, save_figure
+from .overlay import FORMATS, FigureFormatError, explanation_figure, figure_title, overlay, save_figure
 
-__all__ = ["explanation_figure", "overlay", "save_figure"]
+__all__ = ["FORMATS", "FigureFormatError", "explanation_figure", "figure_title", "overlay", "save_figure"]

@@ -7,17 +7,17 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from .overlay import DEFAULT_DPI, new_figure, save_figure
 
 
 def curve_figure(curves: Mapping[str, np.ndarray], curve: str, aucs: Mapping[str, float] | None = None,
-                 ylabel: str = "top-1 accuracy", title: str | None = None, xlabel: str | None = None) -> plt.Figure:
+                 ylabel: str = "top-1 accuracy", title: str | None = None, xlabel: str | None = None) -> Figure:
     """One line per method over x = 0..100 % (by default: of patches inserted or deleted, after ``curve``)."""
-    fig, ax = plt.subplots(figsize=(6, 4.2))
+    fig = new_figure(6.5, 4.5)
+    ax = fig.subplots()
     for name, y in curves.items():
         y = np.asarray(y, dtype=float)
         x = np.linspace(0, 100, len(y))
@@ -29,27 +29,25 @@ def curve_figure(curves: Mapping[str, np.ndarray], curve: str, aucs: Mapping[str
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(title or f"{curve} curves", fontsize=10)
-    fig.tight_layout()
     return fig
 
 
 def save_curve_figure(curves: Mapping[str, np.ndarray], curve: str, path: str | os.PathLike,
                       aucs: Mapping[str, float] | None = None, ylabel: str = "top-1 accuracy",
-                      xlabel: str | None = None, title: str | None = None) -> Path:
-    """Draw and save :func:`curve_figure` as PNG."""
-    from .overlay import save_figure
-
-    return save_figure(curve_figure(curves, curve, aucs, ylabel, title=title, xlabel=xlabel), path)
+                      xlabel: str | None = None, title: str | None = None, dpi: int = DEFAULT_DPI,
+                      format: str | None = None) -> Path:
+    """Draw and save :func:`curve_figure` (format from ``format`` or the suffix: png, svg, pdf)."""
+    return save_figure(curve_figure(curves, curve, aucs, ylabel, title=title, xlabel=xlabel), path, dpi=dpi,
+                       format=format)
 
 
 def save_lambda_sweep_figure(lambdas: list[float], distortion: Mapping[str, tuple[np.ndarray, np.ndarray]],
                              sparsity: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | os.PathLike,
-                             images: int | None = None) -> Path:
+                             images: int | None = None, dpi: int = DEFAULT_DPI, format: str | None = None) -> Path:
     """Distortion and non-sparsity (mean +- std over images) against lambda_k on a log2 axis, one line per
     method: the reproduction's Fig. 3 right."""
-    from .overlay import save_figure
-
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
+    fig = new_figure(9.5, 4.0)
+    axes = fig.subplots(1, 2)
     for ax, (quantity, values) in zip(axes, (("distortion (l2 of softmax)", distortion),
                                              ("non-sparsity ||s||_1 / k", sparsity))):
         for name, (mean, std) in values.items():
@@ -60,5 +58,4 @@ def save_lambda_sweep_figure(lambdas: list[float], distortion: Mapping[str, tupl
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(f"lambda sweep{'' if images is None else f', {images} images'}", fontsize=10)
-    fig.tight_layout()
-    return save_figure(fig, path)
+    return save_figure(fig, path, dpi=dpi, format=format)
