@@ -17,6 +17,7 @@ from .common import (
 from .evaluate import cmd_evaluate
 from .explain import cmd_demo, cmd_explain
 from .report import cmd_compare, cmd_models, cmd_report
+from .reproduce import add_reproduce_parser
 from .set_sum import cmd_set_sum
 
 
@@ -193,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     ss.add_argument("--rounds", type=int, default=200, help="shapley: sampling rounds (default 200)")
     ss.add_argument("--seed", type=int, default=0, help="seed of the data split, composites and training")
     ss.set_defaults(func=cmd_set_sum)
+
+    add_reproduce_parser(sub, _add_model_args)
 
     rp = sub.add_parser("report", help="an HTML page over a results folder (explanations and evaluations)",
                         description="Write a static HTML page that shows every explanation (figure, class, score, "

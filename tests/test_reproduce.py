@@ -1,0 +1,100 @@
+"""``clearsight reproduce``: each experiment of both papers, at the smallest size that still runs every code
+path (DeiT-Tiny with 4 patches of 112 px, 2 Shapley rounds, 3 RDE steps), writes its figure, its summary and
+its claim rows; a second run computes nothing; results.md regenerates from the stored summaries alone."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from clearsight.cli import main
+from clearsight.evaluation import read_labels
+from clearsight.evaluation.driver import ModelSpec
+from clearsight.experiments.claims import EXPERIMENTS
+from clearsight.experiments.reproduce import PAPERS, Reproduction, reproduce
+
+from .conftest import DEIT_CLI, MODELS, SAMPLES
+
+#: the SetSumNet trained with `clearsight set-sum`'s defaults, kept by tests/test_set_sum.py
+TRAINED_SET_SUM = Path(__file__).parent / "fixtures" / "set_sum" / "set_sum_model.pt"
+
+pytestmark = pytest.mark.slow
+PHOTOS = ("n01440764_tench.JPEG", "n01496331_electric_ray.JPEG")
+SMALL = {"shapley_rounds": 2, "shapley_sampling": "permutation", "patch_size": 112, "steps": 3,
+         "corruptions": ["fog"], "heatmap_images": 1, "lambdas": [4.0, 32.0], "inits": ["ones", "random"],
+         "classes": [10, 1000], "consistency_methods": ["moxi", "gradcam"], "qualitative_images": 1,
+         "set_sum_test": 4,
+         "methods": ["moxi", "moxi-minus", "shapley", "gradcam", "rollout"]}
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("photos")
+    for name in PHOTOS:
+        shutil.copy(SAMPLES / name, folder / name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def runs(photos, tmp_path_factory, deit):
+    out = tmp_path_factory.mktemp("reproduce")
+    spec = ModelSpec("timm:deit_tiny_patch16_224", str(MODELS / "deit_tiny_patch16_224.pth"))
+
+    def make(paper: str, limit: int = 1) -> Reproduction:
+        run = Reproduction(paper=paper, model=spec, images=sorted(photos.iterdir())[:limit], labels={}, out=out,
+                           other_model=ModelSpec("efficientnet_lite0"), options=dict(SMALL), command="test")
+        run.__dict__["clf"] = deit  # the session's model: the spec is what Ray workers would load
+        run.labels = read_labels(SAMPLES / "labels.csv", deit)
+        return run
+
+    return make
+
+
+def test_every_experiment_of_the_claims_is_reproducible():
+    assert {p: tuple(PAPERS[p]) for p in PAPERS} == {p: tuple(EXPERIMENTS[p]) for p in EXPERIMENTS}
+
+
+@pytest.mark.parametrize("paper,experiment", [(p, e) for p in PAPERS for e in PAPERS[p]])
+def test_each_experiment_writes_its_figure_summary_and_claim_rows(runs, paper, experiment):
+    run = runs(paper, limit=2 if experiment == "class-discriminative" else 1)
+    if experiment == "set-sum":  # the model trained with the defaults (30,000 grids, 10 epochs, seed 0) is reused
+        from clearsight.checkpoints import fingerprint
+
+        settings = {"train_size": 30000, "epochs": 10, "seed": 0, "model": "SetSumNet-16"}
+        shutil.copy(TRAINED_SET_SUM, run.folder("set-sum") / f"set_sum_model-{fingerprint(settings)[:12]}.pt")
+    reproduce(run, [experiment])
+    folder = run.out / paper / experiment
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["images"] >= 1 and summary["command"] == "test"
+    assert summary["figures"] and all(Path(f).is_file() and Path(f).stat().st_size > 0 for f in summary["figures"])
+    results = (run.out / paper / "results.md").read_text()
+    section = results.split(f"## {experiment}\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| **")]
+    assert rows, f"no claim rows for {experiment}"
+    measured = [r for r in rows if "not measured" not in r]
+    assert measured, f"every claim of {experiment} is 'not measured':\n{section}"
+
+
+def test_a_second_run_computes_nothing_and_tables_regenerate_from_summaries(runs):
+    run = runs("moxi")
+    reproduce(run, ["curves"])
+    units = sorted((run.out / "units").rglob("*.npz"))
+    stamps = [u.stat().st_mtime_ns for u in units]
+    reproduce(run, ["curves"])
+    assert [u.stat().st_mtime_ns for u in sorted((run.out / "units").rglob("*.npz"))] == stamps
+    results = run.out / "moxi" / "results.md"
+    results.unlink()
+    assert main(["reproduce", "moxi", "--images", str(SAMPLES), "--out", str(run.out), "--tables-only"]) == 0
+    assert "## curves" in results.read_text()
+
+
+def test_bad_flags_fail_before_any_model_loads(tmp_path, capsys):
+    assert main(["reproduce", "moxi", "--only", "curvs", "--images", str(SAMPLES), "--out", str(tmp_path)]) == 2
+    assert "unknown moxi experiment curvs" in capsys.readouterr().err
+    assert main(["reproduce", "cartoonx", "--images", str(SAMPLES), "--address", "127.0.0.1:1", *DEIT_CLI,
+                 "--out", str(tmp_path)]) == 2
+    assert "--address names a Ray cluster" in capsys.readouterr().err
+    assert not (tmp_path / "units").exists()
