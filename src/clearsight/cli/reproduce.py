@@ -38,11 +38,13 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from ..evaluation.driver import ModelSpec
     from ..experiments.reproduce import Reproduction, check_experiments, reproduce, write_results
     from ..io import list_images
-    from ..threads import choose_threads
 
     experiments = check_experiments(args.paper, split_names(args.only) if args.only else None)
     if args.limit is not None and args.limit < 1:
         raise MethodError(f"--limit is the number of photos to use (at least 1); got {args.limit}")
+    if args.size is not None or args.resize is not None:
+        raise MethodError("reproduce explains each photo at the model's own input size (the papers' setting); "
+                          "drop --size/--resize")
     if args.shapley_rounds < 1:
         raise MethodError(f"--shapley-rounds must be at least 1; got {args.shapley_rounds}")
     out = Path(args.out)
@@ -51,11 +53,6 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         print(f"claims table (from the stored summaries): {path}")
         return 0
     engine = make_engine(args.engine, args.address, args.workers)
-    threads = choose_threads(args.threads)
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)  # the CLI owns its process; the library never does this
     seed_everything(args.seed)
     paths = list_images(args.images)[: args.limit]
     spec = model_spec(args)
@@ -105,7 +102,6 @@ def add_reproduce_parser(sub, add_model_args) -> None:
                     help="where units run: this process (default) or a Ray cluster (pip install -e '.[ray]')")
     rp.add_argument("--address", help="Ray cluster address (host:port or ray://...; default: a local Ray)")
     rp.add_argument("--workers", type=int, help="Ray: worker processes when starting a local Ray")
-    rp.add_argument("--threads", default="auto", help="torch threads: a number, or auto (the idle cores; default)")
     rp.add_argument("--seed", type=int, default=0)
     rp.add_argument("--shapley-rounds", type=int, default=200, help="Shapley sampling rounds (paper: 200)")
     rp.add_argument("--shapley-sampling", default="plain", help="plain (paper) or permutation (half the passes)")
