@@ -346,12 +346,15 @@ def consistency_unit(clf, image: torch.Tensor, target: int, options: dict[str, A
     """A curve of one method on the model with its output restricted to ``classes`` classes (the target and
     a seeded random choice of the others)."""
     from ..evaluation.curves import image_curve, method_order
+    from ..methods.capabilities import can
     from ..models.restricted import restrict_classes
     from ..parts import PatchGame, PatchGrid
 
     options = dict(options)
     method, curve, classes = options.pop("method"), options.pop("curve"), int(options.pop("classes"))
     seed, patch_size = int(options.pop("seed")), options.pop("patch_size", None)
+    if patch_size and can(method, "patch_game"):  # the method's players are the curve's patches
+        options["patch_size"] = patch_size
     restricted, local_target = restrict_classes(clf, target, classes, seed)
     grid = PatchGrid.for_classifier(restricted, patch_size)
     order = method_order(method, restricted, image, local_target, curve, options, grid)
