@@ -46,6 +46,9 @@ def _add_method_args(p: argparse.ArgumentParser) -> None:
                    "fast: 480 (pixel-rde), cartoonx 960 on ViTs and 800 on CNNs; paper: 2000)")
     g.add_argument("--lambda", dest="lambda_k", type=float,
                    help="cartoonx/pixel-rde: sparsity weight lambda_k (default 20 CNN / 10 ViT; pixel-rde 4)")
+    g.add_argument("--spatial-lambda", type=float,
+                   help="waveletx/shearletx: weight of the spatial l1 term, the mean pixel value of the explanation "
+                   "image (default waveletx 10, shearletx 2; --lambda is their mask sparsity weight, 2 and 1)")
     g.add_argument("--init", choices=["ones", "zeros", "random", "foreground", "preoptimize"],
                    help="cartoonx/pixel-rde: mask initialisation (default ones)")
     g.add_argument("--samples", type=int, help="cartoonx/pixel-rde: noise samples per step (fast 5, paper 64)")
