@@ -175,7 +175,7 @@ def test_cli_explain_waveletx_and_evaluate_scores(tmp_path, photo_paths, one_pho
     e = Explanation.load(tmp_path / "x" / f"{photo_paths[3].stem}_waveletx")
     assert e.settings["spatial_lambda"] == 5.0 and e.settings["lambda_k"] == 2.0 and len(e.history["spatial"]) == 2
     out = tmp_path / "scores"
-    assert main(["evaluate", "--images", str(one_photo_folder), "--curve", "scores", "--methods", "waveletx,shearletx,gradcam",
-                 "--steps", "2", "--out", str(out), *common]) == 0
+    assert main(["evaluate", "--images", str(one_photo_folder), "--curve", "scores",
+                 "--methods", "waveletx,shearletx,gradcam", "--steps", "2", "--out", str(out), *common]) == 0
     rows = list(csv.DictReader(open(out / "scores.csv")))
     assert {r["method"] for r in rows} <= {"waveletx", "shearletx", "gradcam"} and (out / "scores.png").exists()
