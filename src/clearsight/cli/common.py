@@ -30,6 +30,7 @@ METHOD_OPTIONS = [
     "target_layer", "eigen_smooth", "aug_smooth",  # Grad-CAM family
     "preset", "head_fusion", "discard_ratio",  # rollout (preset also names other methods' presets)
     "steps", "lambda_k", "init", "samples", "lr", "render", "foreground_mask",  # CartoonX / Pixel RDE
+    "spatial_lambda",  # WaveletX / ShearletX
     "mode", "tau", "full_order", "score", "absence", "patch_size", "rounds", "sampling",  # MoXI / Shapley
 ]
 

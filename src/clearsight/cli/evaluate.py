@@ -37,7 +37,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     seed_everything(args.seed)
     rate_distortion = args.curve in RD_CURVES
-    default = {"lambda-sweep": "cartoonx,pixel-rde", "inits": "cartoonx"}.get(
+    default = {"lambda-sweep": "cartoonx,pixel-rde", "inits": "cartoonx",
+               "scores": "cartoonx,waveletx,shearletx,pixel-rde"}.get(
         args.curve, DEFAULT_RD_METHODS if rate_distortion else DEFAULT_CURVE_METHODS)
     saved = [_saved(value) for value in args.explanations or []]
     if saved and args.curve in ("lambda-sweep", "inits"):
@@ -80,7 +81,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if replacements:
         return _evaluate_replacement(args, clf, images, [labels.get(p.name) for p in paths], [p.name for p in paths],
                                      evaluated, options, store, replacements)
-    run = {"lambda-sweep": _evaluate_lambda_sweep, "inits": _evaluate_inits}.get(
+    run = {"lambda-sweep": _evaluate_lambda_sweep, "inits": _evaluate_inits, "scores": _evaluate_scores}.get(
         args.curve, _evaluate_rate_distortion if rate_distortion else _evaluate_insertion_deletion)
     return run(args, clf, images, [labels.get(p.name) for p in paths], [p.name for p in paths], evaluated, options,
                store)
@@ -176,6 +177,26 @@ def _evaluate_inits(args, clf, images, labels, names, methods, options, store) -
     for v in results.loss:
         print(f"  {v:24s} objective {np.mean(results.objective[v]):.5f}, {np.mean(results.steps[v]):.0f} steps, "
               f"{np.mean(results.seconds[v]):.1f} s per image")
+    print(f"table: {written['csv']}  figure: {written['png']}")
+    return 0
+
+
+def _evaluate_scores(args, clf, images, labels, names, methods, options, store) -> int:
+    from tqdm import tqdm
+
+    from ..evaluation.scores_curve import evaluate_scores
+
+    with tqdm(total=len(images) * len(methods), desc="scores", unit="run", file=sys.stderr) as bar:
+        results = evaluate_scores(
+            clf, images, labels, methods, names=names, method_options=options,
+            representation=getattr(args, "cp_representation", "own"),
+            progress=lambda m: (bar.set_postfix_str(m), bar.update()), store=store)
+    written = results.save(args.out)
+    print(f"{len(results.images)} images evaluated, {len(results.skipped)} skipped (misclassified)")
+    for method, means in results.means().items():
+        print(f"  {method:12s} hallucination {means['hallucination']:.3f}, CP-l1 {means['cp_l1']:.3f}, "
+              f"CP-entropy {means['cp_entropy']:.3f}, retained probability {means['retained_probability']:.3f}  "
+              f"({results.seconds[method]:.1f} s)")
     print(f"table: {written['csv']}  figure: {written['png']}")
     return 0
 

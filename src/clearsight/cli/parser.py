@@ -50,6 +50,9 @@ def _add_method_args(p: argparse.ArgumentParser) -> None:
                    "fast: 480 (pixel-rde), cartoonx 960 on ViTs and 800 on CNNs; paper: 2000)")
     g.add_argument("--lambda", dest="lambda_k", type=float,
                    help="cartoonx/pixel-rde: sparsity weight lambda_k (default 20 CNN / 10 ViT; pixel-rde 4)")
+    g.add_argument("--spatial-lambda", type=float,
+                   help="waveletx/shearletx: weight of the spatial l1 term, the mean pixel value of the explanation "
+                   "image (default waveletx 10, shearletx 2; --lambda is their mask sparsity weight, 2 and 1)")
     g.add_argument("--init", choices=["ones", "zeros", "random", "foreground", "preoptimize"],
                    help="cartoonx/pixel-rde: mask initialisation (default ones)")
     g.add_argument("--samples", type=int, help="cartoonx/pixel-rde: noise samples per step (fast 5, paper 64)")
@@ -119,18 +122,25 @@ def build_parser() -> argparse.ArgumentParser:
                         "lambda-sweep: explain each image with cartoonx and pixel-rde at every --lambdas value and "
                         "measure each final mask's distortion and sparsity; writes lambda_sweep.csv/.json/.png. "
                         "With --curve inits: explain each image from every --inits initialisation and compare the "
-                        "loss curves and final objectives; writes inits.csv, inits_loss.csv, inits.json and inits.png.")
+                        "loss curves and final objectives; writes inits.csv, inits_loss.csv, inits.json and inits.png. "
+                        "With --curve scores: the hallucination score, CP-l1, CP-entropy and retained probability "
+                        "of each method's explanation image; writes scores.csv, scores.json and scores.png (CP "
+                        "against hallucination, the ShearletX paper's scatter plot).")
     ev.add_argument("--curve", choices=["insertion", "deletion", *REPLACEMENT_CURVES, *RD_CURVES, "lambda-sweep",
-                                        "inits"],
+                                        "inits", "scores"],
                     default="insertion", help="default insertion; corruption / adversarial: deletion curves where a "
                     "deleted patch shows a corrupted (--corruptions) or L2 PGD adversarial copy of the photo; "
                     "rd-keep / rd-randomize: rate-distortion curves "
                     "(l2 of softmax vectors); lambda-sweep: distortion and sparsity of RDE masks against lambda_k; "
-                    "inits: RDE loss curves from several mask initialisations")
+                    "inits: RDE loss curves from several mask initialisations; scores: hallucination and "
+                    "conciseness-preciseness of each explanation image")
     ev.add_argument("--methods",
                     help=f"comma-separated method names (default: insertion/deletion {DEFAULT_CURVE_METHODS}, the six "
                     f"of the MoXI paper; rate-distortion {DEFAULT_RD_METHODS}: random-* rank at random; lambda-sweep "
-                    "cartoonx,pixel-rde; inits: cartoonx, one method)")
+                    "cartoonx,pixel-rde; inits: cartoonx, one method; scores: cartoonx,waveletx,shearletx,pixel-rde)")
+    ev.add_argument("--cp-representation", default="own", choices=["own", "pixel", "wavelet", "shearlet"],
+                    help="scores: where CP measures information: own (default; RDE methods their masked "
+                    "coefficients, saliency methods pixels) or one representation for every explanation image")
     ev.add_argument("--explanations", action="append", metavar="[METHOD=]DIR",
                     help="also evaluate the explanations saved in DIR by 'clearsight explain' (NAME_METHOD.npz/.json "
                     "per image; METHOD= picks one method when DIR holds several); may be repeated; not for "

@@ -21,6 +21,8 @@ METHODS: dict[str, tuple[str, dict[str, Any], str]] = {
     "rollout": ("clearsight.methods.rollout:AttentionRollout", {}, "attention rollout (ViTs only)"),
     "cartoonx": ("clearsight.methods.cartoonx:CartoonX", {}, "CartoonX: sparse wavelet mask (RDE)"),
     "pixel-rde": ("clearsight.methods.pixel_rde:PixelRDE", {}, "Pixel RDE: sparse pixel mask"),
+    "waveletx": ("clearsight.methods.waveletx:WaveletX", {}, "WaveletX: CartoonX plus a spatial l1 term (RDE)"),
+    "shearletx": ("clearsight.methods.waveletx:ShearletX", {}, "ShearletX: sparse shearlet mask, spatial l1 (RDE)"),
     "moxi": ("clearsight.methods.moxi:MoXI", {}, "MoXI: greedy patch insertion/deletion with interactions"),
     "moxi-minus": ("clearsight.methods.moxi:MoXI", {"interactions": False},
                    "MoXI(-): patches ranked by self-/full-context Shapley values"),

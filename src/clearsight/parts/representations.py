@@ -1,7 +1,8 @@
 """What a part is for the rate-distortion explanations (CartoonX, Pixel RDE) and their evaluation curves.
 
 A :class:`Representation` turns an image into named coefficient bands and back: DWT coefficients for
-CartoonX (:class:`WaveletRepresentation`), the pixels themselves for Pixel RDE (:class:`PixelRepresentation`).
+CartoonX and WaveletX (:class:`WaveletRepresentation`), shearlet coefficients for ShearletX
+(:class:`ShearletRepresentation`), the pixels themselves for Pixel RDE (:class:`PixelRepresentation`).
 The mask of an explanation has one entry per band entry, shared across the colour channels (the colour axis is
 the first axis of every band). The RDE optimiser (:mod:`clearsight.methods.rde`) and the rate-distortion
 curves (:mod:`clearsight.evaluation.rate_distortion`) both rank and randomise these entries, so they live here,
@@ -16,6 +17,7 @@ from typing import Any
 import torch
 
 from ..errors import MethodError
+from ..shearlets import DEFAULT_SCALES, ShearletTransform
 from ..wavelets import WaveletTransform
 
 #: one tensor per band; batched bands carry a leading sample axis
@@ -97,6 +99,39 @@ class WaveletRepresentation(Representation):
         return {**super().settings(), "wave": t.wave, "level": t.level, "mode": t.mode}
 
 
+class ShearletRepresentation(Representation):
+    """Shearlet coefficients (:mod:`clearsight.shearlets`): one band per shearlet, ``s0`` the low-pass, then
+    the scales coarsest first; every band is ``(C, H, W)`` and its mask ``(H, W)`` (ShearletX).
+
+    One band per shearlet, not one per scale, so that the adaptive noise
+    (:class:`~clearsight.parts.obfuscation.NoiseModel`) keeps each shearlet's own mean and spread: the
+    low-pass carries the image's brightness and the fine shearlets near-zero detail, and one pooled
+    statistic would flood the fine ones with noise of the low-pass's size. The obfuscated *coefficients* are
+    never clamped (the reference clamps them to [0,1], which throws away every negative detail
+    coefficient); only the synthesised image is, when :attr:`clamp`.
+    """
+
+    name = "shearlet"
+
+    def __init__(self, scales: int = DEFAULT_SCALES, clamp: bool = True) -> None:
+        self.transform = ShearletTransform(scales)
+        self.clamp = clamp
+
+    def analyze(self, image: torch.Tensor) -> Bands:
+        coeffs = self.transform.forward(image)  # (C, K, H, W)
+        return list(coeffs.unbind(dim=-3))
+
+    def synthesize(self, bands: Bands, size: tuple[int, int]) -> torch.Tensor:
+        out = self.transform.inverse(torch.stack(list(bands), dim=-3))
+        return out.clamp(0, 1) if self.clamp else out
+
+    def band_names(self) -> list[str]:
+        return [f"s{k}" for k in range(self.transform.count)]
+
+    def settings(self) -> dict[str, Any]:
+        return {**super().settings(), "scales": self.transform.scales}
+
+
 def representation_from_settings(settings: dict[str, Any]) -> Representation:
     """Rebuild the representation recorded in ``Explanation.settings``."""
     kind = settings.get("representation")
@@ -105,4 +140,7 @@ def representation_from_settings(settings: dict[str, Any]) -> Representation:
     if kind == "wavelet":
         return WaveletRepresentation(settings.get("wave", "db3"), int(settings.get("level", 5)),
                                      settings.get("mode", "zero"), clamp=bool(settings.get("clamp", True)))
+    if kind == "shearlet":
+        return ShearletRepresentation(int(settings.get("scales", DEFAULT_SCALES)),
+                                      clamp=bool(settings.get("clamp", True)))
     raise MethodError(f"these settings describe no RDE representation (representation={kind!r})")

@@ -56,8 +56,9 @@ class RDEExplainer(Explainer):
             raise MethodError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
         if distortion not in DISTORTIONS:
             raise MethodError(f"unknown distortion {distortion!r}; choose one of {', '.join(DISTORTIONS)}")
-        if noise not in ("adaptive", "zero"):
-            raise MethodError(f"unknown noise {noise!r}; use 'adaptive' (Gaussian, per band) or 'zero'")
+        if noise not in ("adaptive", "uniform", "zero"):
+            raise MethodError(f"unknown noise {noise!r}; use 'adaptive' (Gaussian, per band), 'uniform' "
+                              "(uniform on mean +- std, per band) or 'zero'")
         if steps is not None and steps < 1:
             raise MethodError(f"--steps must be at least 1, got {steps}")
         if samples is not None and samples < 1:
@@ -97,6 +98,16 @@ class RDEExplainer(Explainer):
         """(saliency (H,W), cartoon image or None)."""
         raise NotImplementedError  # pragma: no cover
 
+    def spatial_weight(self, clf: Classifier) -> float:
+        """Weight of the spatial l1 term of the loss (:meth:`Problem.spatial_of`); 0 (none) unless a method
+        (WaveletX, ShearletX) adds it."""
+        return 0.0
+
+    def preset_schedule(self, preset: str) -> Schedule:
+        """The schedule of a named preset other than ``fast``; methods with their own reference settings
+        (WaveletX's ``paper``) override this."""
+        return PRESETS[preset]
+
     # ------------------------------------------------------------------------------------- machinery
     def fast_schedule(self, clf: Classifier | None) -> Schedule:
         """The ``fast`` preset's schedule for ``clf`` (None: no model in view); methods tuned per model
@@ -105,7 +116,7 @@ class RDEExplainer(Explainer):
 
     def schedule(self, clf: Classifier | None = None) -> Schedule:
         """The preset (for ``clf``, where the default depends on the model) with the explicit overrides."""
-        base = self.fast_schedule(clf) if self.preset == "fast" else PRESETS[self.preset]
+        base = self.fast_schedule(clf) if self.preset == "fast" else self.preset_schedule(self.preset)
         sched = with_overrides(base, steps=self.steps, lr=self.lr, samples=self.samples, precision=self.precision)
         if self.steps is not None and sched.min_steps > sched.steps:
             sched = replace(sched, min_steps=sched.steps)
@@ -165,7 +176,9 @@ class RDEExplainer(Explainer):
         run = {k: v for k, v in self.settings().items() if k != "evaluate"}  # scoring the end changes no step
         description = {
             "method": self.name, "settings": run, "representation": representation.settings(),
-            "lambda_k": problem.lambda_k, "schedule": schedule_settings(schedule), "model": clf.name,
+            "lambda_k": problem.lambda_k,
+            **({"spatial_lambda": problem.spatial_lambda} if problem.spatial_lambda else {}),
+            "schedule": schedule_settings(schedule), "model": clf.name,
             "weights": clf.weights_digest(),
             "target": problem.target, "pixels": pixel_digest(problem.image),
             "precision": resolve_precision(schedule.precision, clf),
@@ -177,11 +190,14 @@ class RDEExplainer(Explainer):
         image = single_image(clf, image)
         representation = self.make_representation()
         lambda_k = float(self.lambda_k if self.lambda_k is not None else self.default_lambda(clf))
+        spatial_lambda = float(self.spatial_weight(clf))
         schedule = self.schedule(clf)
         meter = CostMeter(clf)
         with meter.measure():
             problem = Problem.build(clf, image, target, representation, lambda_k, self.distortion,
-                                    zero_noise=self.noise == "zero")
+                                    zero_noise=self.noise == "zero",
+                                    noise_kind="uniform" if self.noise == "uniform" else "gaussian",
+                                    spatial_lambda=spatial_lambda)
             target = problem.target
             checkpoint = self._checkpoint(clf, problem, representation, schedule, run.checkpoint_dir)
             resume = checkpoint.load() if checkpoint is not None else None
@@ -206,6 +222,7 @@ class RDEExplainer(Explainer):
                 arrays[key] = np.asarray(value, dtype=np.float64)
         settings = {
             **self.settings(), **representation.settings(), "lambda_k": lambda_k,
+            **({"spatial_lambda": spatial_lambda} if spatial_lambda else {}),
             "schedule": schedule_settings(schedule), "precision_used": result.precision,
             "steps_run": result.steps_run, "stopped_early": result.stopped_early,
             "preopt_level": preopt_level, "image_size": list(problem.size), "resumed_at_step": start,

@@ -49,7 +49,8 @@ def optimize_mask(problem: Problem, masks: Bands, schedule: Schedule, seed: int 
     add up (:func:`accumulate_gradients`): the same step as one batch, to float rounding.
 
     History arrays (one entry per step, for the mask *before* the step): ``loss``, ``distortion``,
-    ``sparsity`` (mean mask value), ``samples`` and ``lr``. ``progress(step, values)`` is called per step.
+    ``sparsity`` (mean mask value), ``spatial`` (the spatial l1 term; 0 when the problem has none),
+    ``samples`` and ``lr``. ``progress(step, values)`` is called per step.
     Long runs can be checkpointed: ``checkpoint(state)`` receives, every ``checkpoint_every`` steps, a
     state dict (masks, Adam state, generator state, history) that ``resume`` continues bit for bit.
     """
@@ -57,7 +58,7 @@ def optimize_mask(problem: Problem, masks: Bands, schedule: Schedule, seed: int 
     params = [m.detach().clone().requires_grad_(True) for m in masks]
     opt = torch.optim.Adam(params, lr=schedule.lr)
     gen = torch.Generator().manual_seed(seed)
-    keys = ("loss", "distortion", "sparsity", "samples", "lr")
+    keys = ("loss", "distortion", "sparsity", "spatial", "samples", "lr")
     hist: dict[str, list[float]] = {k: [] for k in keys}
     start = 0
     if resume is not None:
@@ -66,7 +67,7 @@ def optimize_mask(problem: Problem, masks: Bands, schedule: Schedule, seed: int 
                 p.copy_(m)
         opt.load_state_dict(resume["adam"])
         gen.set_state(resume["generator"])
-        hist = {k: list(resume["history"][k]) for k in keys}
+        hist = {k: list(resume["history"].get(k, [0.0] * int(resume["step"]))) for k in keys}
         start = int(resume["step"])
     stopper = _ConvergenceTest(schedule)
     stopped = False
@@ -82,7 +83,8 @@ def optimize_mask(problem: Problem, masks: Bands, schedule: Schedule, seed: int 
             opt.zero_grad(set_to_none=True)
             dist, spars = accumulate_gradients(problem, params, problem.noise.sample(problem.bands, n, gen),
                                                micro_batch)
-            loss = dist + problem.lambda_k * spars
+            spatial = spatial_gradient(problem, params)
+            loss = dist + problem.lambda_k * spars + problem.spatial_lambda * spatial
             if not math.isfinite(loss):  # stop before the mask turns to NaN and gets saved as a result
                 raise MethodError(f"the mask optimisation diverged at step {step + 1}: the loss is {loss} "
                                   "(the model returned non-finite outputs, or the learning rate is too large)")
@@ -90,7 +92,8 @@ def optimize_mask(problem: Problem, masks: Bands, schedule: Schedule, seed: int 
             with torch.no_grad():
                 for p in params:
                     p.clamp_(0.0, 1.0)
-            values = {"loss": loss, "distortion": dist, "sparsity": spars, "samples": float(n), "lr": lr}
+            values = {"loss": loss, "distortion": dist, "sparsity": spars, "spatial": spatial,
+                      "samples": float(n), "lr": lr}
             for k in keys:
                 hist[k].append(values[k])
             if progress is not None:
@@ -127,6 +130,19 @@ def accumulate_gradients(problem: Problem, masks: Bands, noise: Bands, micro_bat
     spars = sparsity(masks)
     (problem.lambda_k * spars).backward()
     return dist, float(spars.detach())
+
+
+def spatial_gradient(problem: Problem, masks: Bands) -> float:
+    """Add the gradient of ``spatial_lambda * spatial`` to ``masks[i].grad`` and return the spatial term;
+    nothing (and 0.0) for problems without one, so CartoonX and Pixel RDE take exactly their old steps.
+
+    The term needs no noise, so it is computed once per step, outside the micro-batches, in fp32 (the
+    explanation image is a transform of the mask, not a model pass; autocast would not speed it up)."""
+    if problem.spatial_lambda <= 0:
+        return 0.0
+    spatial = problem.spatial_of(masks)
+    (problem.spatial_lambda * spatial).backward()
+    return float(spatial.detach())
 
 
 class _ConvergenceTest:

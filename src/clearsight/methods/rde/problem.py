@@ -1,7 +1,12 @@
 """The RDE problem of one image: what is fixed while a mask is optimised, and how a mask is scored.
 
-``loss(s) = distortion(model(x), model(z(s))) + lambda_k * sparsity(s)`` with ``z(s)`` the obfuscation of
-:mod:`clearsight.parts.obfuscation`. :class:`Problem` holds everything that stays fixed during one
+``loss(s) = distortion(model(x), model(z(s))) + lambda_k * sparsity(s) [+ spatial_lambda * spatial(s)]`` with
+``z(s)`` the obfuscation of :mod:`clearsight.parts.obfuscation`. The optional spatial term (WaveletX,
+ShearletX) is the mean absolute pixel value of the explanation image itself, ``clamp(synthesize(s * h_gray),
+0, 1)`` for the grayscale photo's coefficients ``h_gray`` (:func:`clearsight.penalties.spatial_l1`); with
+``spatial_lambda = 0`` the problem is CartoonX's exactly (the term is not even computed).
+
+:class:`Problem` holds everything that stays fixed during one
 optimisation (image, target, bands, noise model, clean probabilities), so the optimiser, the
 pre-optimisation and the evaluation all compute the same loss. :func:`rde_objective` is the quality
 measure presets are compared on; :func:`objective_of_explanation` recomputes it from a saved result.
@@ -19,6 +24,7 @@ from ...errors import InputShapeError, MethodError
 from ...models import Classifier
 from ...parts.obfuscation import NoiseModel, l2_distortion, obfuscate
 from ...parts.representations import Bands, Representation, representation_from_settings
+from ...penalties import spatial_l1
 from ..base import resolve_target
 
 Distortion = Literal["label", "l2", "maximize-target", "kl"]
@@ -71,10 +77,15 @@ class Problem:
     clean_probs: torch.Tensor
     lambda_k: float
     distortion: str = "label"
+    #: weight of the spatial l1 term (0: none, CartoonX and Pixel RDE)
+    spatial_lambda: float = 0.0
+    #: the grayscale image's coefficients (``(1, ...)`` per band), built only when ``spatial_lambda > 0``
+    gray_bands: Bands | None = None
 
     @classmethod
     def build(cls, clf: Classifier, image: torch.Tensor, target: int | str | None, representation: Representation,
-              lambda_k: float, distortion_kind: str = "label", zero_noise: bool = False) -> Problem:
+              lambda_k: float, distortion_kind: str = "label", zero_noise: bool = False,
+              noise_kind: str = "gaussian", spatial_lambda: float = 0.0) -> Problem:
         """Fix everything for one optimisation; ``target=None`` explains the prediction, read off the same
         clean pass that gives the reference probabilities."""
         if distortion_kind not in DISTORTIONS:
@@ -82,12 +93,15 @@ class Problem:
         image = image.detach().float()
         with torch.no_grad():
             bands = [b.detach() for b in representation.analyze(image)]
+            gray = None
+            if spatial_lambda > 0:
+                gray = [b.detach() for b in representation.analyze(image.mean(dim=0, keepdim=True))]
             with clf.using_precision("fp32"):
                 logits = clf.logits(image[None])
         target, _ = resolve_target(clf, logits, target)
         clean = logits[0].float().softmax(0)
-        return cls(clf, image, target, representation, bands, NoiseModel.from_bands(bands, zero_noise),
-                   clean, float(lambda_k), distortion_kind)
+        return cls(clf, image, target, representation, bands, NoiseModel.from_bands(bands, zero_noise, noise_kind),
+                   clean, float(lambda_k), distortion_kind, float(spatial_lambda), gray)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -109,6 +123,20 @@ class Problem:
         """(distortion, sparsity) for one batch of noise; differentiable w.r.t. ``masks``."""
         return self.distortion_of(masks, noise), sparsity(masks)
 
+    def explanation_image(self, masks: Bands) -> torch.Tensor:
+        """``clamp(synthesize(s * h_gray), 0, 1)``, ``(H, W)``: the grayscale explanation the spatial term
+        penalises; differentiable w.r.t. ``masks`` only (the coefficients are constants)."""
+        gray = self.gray_bands
+        if gray is None:
+            with torch.no_grad():
+                gray = [b.detach() for b in self.representation.analyze(self.image.mean(dim=0, keepdim=True))]
+        out = self.representation.synthesize([(g * m)[None] for g, m in zip(gray, masks)], self.size)
+        return out[0, 0].clamp(0, 1)
+
+    def spatial_of(self, masks: Bands) -> torch.Tensor:
+        """The spatial l1 term: mean absolute value of :meth:`explanation_image` (WaveletX, ShearletX)."""
+        return spatial_l1(self.explanation_image(masks))
+
 
 @torch.no_grad()
 def rde_objective(problem: Problem, masks: Bands, samples: int = EVAL_SAMPLES, seed: int = EVAL_SEED,
@@ -125,7 +153,12 @@ def rde_objective(problem: Problem, masks: Bands, samples: int = EVAL_SAMPLES, s
             count += n
     dist = total / samples
     spars = float(sparsity(masks))
-    return {"objective": dist + problem.lambda_k * spars, "distortion": dist, "sparsity": spars}
+    out = {"objective": dist + problem.lambda_k * spars, "distortion": dist, "sparsity": spars}
+    if problem.spatial_lambda > 0:
+        spatial = float(problem.spatial_of(masks))
+        out["spatial"] = spatial
+        out["objective"] += problem.spatial_lambda * spatial
+    return out
 
 
 def masks_to_arrays(representation: Representation, masks: Bands) -> dict[str, np.ndarray]:
@@ -151,6 +184,8 @@ def objective_of_explanation(clf: Classifier, explanation: Any, samples: int = E
     representation = representation_from_settings(settings)
     image = torch.as_tensor(explanation.arrays["image"], dtype=torch.float32, device=clf.device)
     problem = Problem.build(clf, image, int(explanation.target), representation, float(settings["lambda_k"]),
-                            "label", zero_noise=settings.get("noise") == "zero")
+                            "label", zero_noise=settings.get("noise") == "zero",
+                            noise_kind="uniform" if settings.get("noise") == "uniform" else "gaussian",
+                            spatial_lambda=float(settings.get("spatial_lambda") or 0.0))
     masks = arrays_to_masks(representation, explanation.mask, clf.device)
     return rde_objective(problem, masks, samples, seed, distortion_kind)
