@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ..errors import MethodError
-from ..explanation import Explanation
+from ..explanation import Explanation, atomic_csv, atomic_write_text
 from ..methods.base import Explainer
 from ..methods.capabilities import can, registered_class
 from ..parts import Absence, PatchGame, PatchGrid, make_absence
@@ -194,15 +194,14 @@ class CurveResults:
             "json": out / f"{self.name}.json",
             "png": out / f"{self.name}.png",
         }
-        with open(paths["auc"], "w", newline="") as f:
-            w = csv.writer(f)
+        with atomic_csv(paths["auc"]) as w:
             w.writerow(["method", "auc_accuracy", "auc_mean_score", "images", "seconds"])
             for m in self.methods:
                 w.writerow([m, f"{auc(self.accuracy(m)):.6f}", f"{auc(self.mean_score(m)):.6f}",
                             len(self.correct[m]), f"{self.seconds.get(m, 0.0):.2f}"])
         meta = {"curve": self.curve, "name": self.name, "images": self.images, "labels": self.labels,
                 "skipped": self.skipped, "aucs": self.aucs(), "seconds": self.seconds, "settings": self.settings}
-        paths["json"].write_text(json.dumps(meta, indent=2))
+        atomic_write_text(paths["json"], json.dumps(meta, indent=2))
         save_curve_figure({m: self.accuracy(m) for m in self.methods}, self.curve, paths["png"], self.aucs(),
                           xlabel=self.xlabel, title=None if self.name == self.curve else f"{self.name} curves")
         return paths
@@ -214,8 +213,7 @@ class CurveResults:
 def write_curve_table(path: Path, columns: dict[str, np.ndarray]) -> Path:
     """A CSV with a ``fraction`` column (x in [0,1], equally spaced) and one column per curve."""
     n = len(next(iter(columns.values()))) if columns else 0
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
+    with atomic_csv(path) as w:
         w.writerow(["fraction", *columns])
         for j in range(n):
             w.writerow([f"{j / max(1, n - 1):.6f}", *(f"{columns[m][j]:.6f}" for m in columns)])

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from ..errors import MethodError
-from ..explanation import Explanation
+from ..explanation import Explanation, atomic_write_text
 from ..methods.base import Explainer
 from ..parts.obfuscation import NoiseModel, l2_distortion, obfuscate
 from ..parts.representations import (
@@ -261,7 +261,7 @@ class DistortionResults:
                 "mean": {m: self.mean(m).tolist() for m in self.methods},
                 "normalized": {m: self.normalized(m).tolist() for m in self.methods},
                 "curves": {m: [c.tolist() for c in self.curves[m]] for m in self.methods}}
-        paths["json"].write_text(json.dumps(meta, indent=2, default=str))
+        atomic_write_text(paths["json"], json.dumps(meta, indent=2, default=str))
         verb = "kept (the rest randomised)" if self.figure == "keep" else "randomised"
         paths["png"] = save_curve_figure({m: self.mean(m) for m in self.methods}, self.name, out / f"{self.name}.png",
                                          self.areas(), ylabel="distortion (l2 of softmax)",
