@@ -109,7 +109,7 @@ def check_image_file(path: PathLike, what: str = "image") -> Path:
     except OSError as err:
         raise ImageError(f"cannot read {what} {path}: {err.strerror or err}") from None
     if stat.S_ISDIR(mode):
-        raise ImageError(f"{path} is a folder, not an image file")
+        raise ImageError(f"{path} is a folder, not {'an image' if what == 'image' else 'a'} file")
     if not stat.S_ISREG(mode):
         raise ImageError(f"{what} {path} is not a regular file (a named pipe or device?)")
     return path

@@ -31,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     except ClearsightError as err:
         print(f"clearsight: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # the file system refused (permissions, a full disk, a name too long): one line
+        where = f": {err.filename}" if getattr(err, "filename", None) else ""
+        print(f"clearsight: error: {err.strerror or err}{where}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("clearsight: interrupted; finished results are saved, run again to resume", file=sys.stderr)
         return 130

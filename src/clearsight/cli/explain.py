@@ -118,6 +118,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..methods import build_explainer
+    from ..methods.capabilities import can
 
     seed_everything(args.seed)
     explainer = build_explainer(args.method, method_options(args))
@@ -127,6 +128,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         regular_file(path, "image")
     check_device(args.device)
     out = writable_folder(args.out)
+    if can(args.method, "rde"):  # the optimiser's state goes there every 25 steps: prove it takes files now
+        writable_folder(out / ".checkpoints", "the checkpoint folder")
     clf = load_classifier(args)
     target = clf.check_target(args.target) if args.target is not None else None
     variants = method_variants(args)

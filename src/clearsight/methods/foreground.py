@@ -23,7 +23,7 @@ def require_grabcut() -> None:
         import cv2  # noqa: F401
     except ImportError:
         raise MethodError("init 'foreground' without a mask needs OpenCV for GrabCut: "
-                          "pip install 'clearsight[grabcut]', or pass foreground_mask") from None
+                          "pip install -e '.[grabcut]', or pass foreground_mask") from None
 
 
 def grabcut(image: torch.Tensor, iterations: int = 3, seed: int = 0) -> torch.Tensor:
