@@ -89,8 +89,8 @@ def tokens_to_grid(clf: Classifier, act: torch.Tensor) -> torch.Tensor:
     gh, gw = clf.grid
     if act.ndim != 3 or act.shape[1] != clf.num_prefix_tokens + gh * gw:
         raise MethodError(f"the target layer of {clf.name} gives output of shape {tuple(act.shape)}, not one token "
-                          f"per patch ({clf.num_prefix_tokens} + {gh}x{gw}); pick a layer whose output keeps every token, "
-                          "or the default")
+                          f"per patch ({clf.num_prefix_tokens} + {gh}x{gw}); pick a layer whose output keeps "
+                          "every token, or the default")
     patches = act[:, clf.num_prefix_tokens:]
     return patches.reshape(act.shape[0], gh, gw, act.shape[-1]).permute(0, 3, 1, 2)
 
