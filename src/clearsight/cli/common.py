@@ -179,9 +179,9 @@ def writable_folder(folder: str | os.PathLike, flag: str = "--out") -> Path:
     import tempfile
 
     path = Path(folder)
-    if path.exists() and not path.is_dir():
-        raise ClearsightError(f"{flag} {path} is an existing file, not a folder; give a folder name")
     try:
+        if path.exists() and not path.is_dir():
+            raise ClearsightError(f"{flag} {path} is an existing file, not a folder; give a folder name")
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):
             pass
@@ -209,3 +209,11 @@ def regular_file(path: str | os.PathLike, what: str) -> Path:
     if not os.access(path, os.R_OK):
         raise ClearsightError(f"cannot read {what} {path}: permission denied")
     return path
+
+
+def check_absence(spec: str | None) -> None:
+    """Parse ``--absence`` now (``auto`` waits for the model), so a bad fill value fails before any work."""
+    if spec is not None and spec != "auto":
+        from ..parts import make_absence
+
+        make_absence(spec)

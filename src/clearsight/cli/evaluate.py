@@ -20,6 +20,7 @@ from .common import (
     DEFAULT_RD_METHODS,
     RD_CURVES,
     REPLACEMENT_CURVES,
+    check_absence,
     check_device,
     lambdas,
     load_classifier,
@@ -53,6 +54,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if twice:
         raise MethodError(f"--methods names {', '.join(twice)} more than once")
     check_applicable(args, methods)
+    check_absence(args.absence)
     apply_defaults(args)
     options = evaluate_options(args, methods)
     if args.curve == "lambda-sweep":  # fail now, not after the first explanations

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .common import (
+    check_absence,
     check_device,
     load_classifier,
     method_options,
@@ -153,6 +154,7 @@ def check_explain_flags(args: argparse.Namespace) -> None:
         if args.init != "foreground":
             raise MethodError("--foreground-mask is the mask of --init foreground; add --init foreground")
         regular_file(args.foreground_mask, "foreground mask")
+    check_absence(args.absence)
     if args.tau is not None and args.mode == "deletion":
         raise MethodError("--tau is a target probability insertion must reach; it does not apply to --mode deletion")
 
