@@ -173,18 +173,31 @@ def check_device(device: str) -> None:
 
 
 def writable_folder(folder: str | os.PathLike, flag: str = "--out") -> Path:
-    """Create the output folder (and parents) and prove it takes files, before any work is spent: an existing
-    file, a name too long, or a folder without write permission is one clear line now, not a traceback
-    after an hour of explanations."""
+    """Prove the output folder takes files before any work is spent: an existing file, a name too long, or a
+    folder without write permission is one clear line now, not a traceback after an hour of explanations.
+    A folder that does not exist yet is not created here (a command that fails later leaves nothing behind):
+    its nearest existing parent must be a writable folder and every new name must fit the file system."""
     import tempfile
 
     path = Path(folder)
     try:
-        if path.exists() and not path.is_dir():
+        if path.is_dir():
+            with tempfile.TemporaryFile(dir=path):
+                pass
+            return path
+        if path.exists() or path.is_symlink():
             raise ClearsightError(f"{flag} {path} is an existing file, not a folder; give a folder name")
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
+        parent = path.absolute()
+        while not parent.exists() and parent != parent.parent:
+            limit = os.pathconf(parent.parent, "PC_NAME_MAX") if parent.parent.is_dir() else 255
+            if len(os.fsencode(parent.name)) > limit:
+                raise ClearsightError(f"{flag} {path}: the name {parent.name[:40]!r}... is longer than the file "
+                                      f"system allows ({limit} bytes)")
+            parent = parent.parent
+        if not parent.is_dir():
+            raise ClearsightError(f"{flag} {path}: {parent} is a file, not a folder")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise ClearsightError(f"{flag} {path}: cannot create it in {parent} (permission denied)")
     except OSError as err:
         raise ClearsightError(f"{flag} {path}: cannot write there ({err.strerror or err})") from None
     return path
