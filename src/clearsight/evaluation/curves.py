@@ -202,9 +202,9 @@ class CurveResults:
                             len(self.correct[m]), f"{self.seconds.get(m, 0.0):.2f}"])
         meta = {"curve": self.curve, "name": self.name, "images": self.images, "labels": self.labels,
                 "skipped": self.skipped, "aucs": self.aucs(), "seconds": self.seconds, "settings": self.settings}
-        atomic_write_text(paths["json"], json.dumps(meta, indent=2))
         save_curve_figure({m: self.accuracy(m) for m in self.methods}, self.curve, paths["png"], self.aucs(),
                           xlabel=self.xlabel, title=None if self.name == self.curve else f"{self.name} curves")
+        atomic_write_text(paths["json"], json.dumps(meta, indent=2))  # last: the record of a finished result
         return paths
 
     def _write_table(self, path: Path, column: Callable[[str], np.ndarray]) -> Path:

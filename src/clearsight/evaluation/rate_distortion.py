@@ -271,12 +271,12 @@ class DistortionResults:
                 "mean": {m: self.mean(m).tolist() for m in self.methods},
                 "normalized": {m: self.normalized(m).tolist() for m in self.methods},
                 "curves": {m: [c.tolist() for c in self.curves[m]] for m in self.methods}}
-        atomic_write_text(paths["json"], json.dumps(meta, indent=2, default=str))
         verb = "kept (the rest randomised)" if self.figure == "keep" else "randomised"
         paths["png"] = save_curve_figure({m: self.mean(m) for m in self.methods}, self.name, out / f"{self.name}.png",
                                          self.areas(), ylabel="distortion (l2 of softmax)",
                                          xlabel=f"% of components {verb}, most relevant first",
                                          title=f"rate-distortion ({self.figure}), {len(self.images)} images")
+        atomic_write_text(paths["json"], json.dumps(meta, indent=2, default=str))  # last: the finished record
         return paths
 
 

@@ -131,9 +131,9 @@ class InitResults:
         meta = {"method": self.method, "inits": self.inits, "images": self.images, "targets": self.targets,
                 "skipped": self.skipped, "objective": self.objective, "steps": self.steps, "seconds": self.seconds,
                 "preopt_level": self.preopt_level, "settings": self.settings}
-        atomic_write_text(paths["json"], json.dumps(meta, indent=2, default=str))
         save_loss_curves_figure(curves, paths["png"], title=f"{self.method}: mask initialisations, "
                                 f"{len(self.images)} images")
+        atomic_write_text(paths["json"], json.dumps(meta, indent=2, default=str))  # last: the finished record
         return paths
 
 

@@ -113,10 +113,10 @@ class LambdaSweepResults:
                 "distortion": {m: {f"{k:g}": v for k, v in d.items()} for m, d in self.distortion.items()},
                 "sparsity": {m: {f"{k:g}": v for k, v in d.items()} for m, d in self.sparsity.items()},
                 "seconds": self.seconds, "settings": self.settings}
-        atomic_write_text(paths["json"], json.dumps(meta, indent=2, default=str))
         save_lambda_sweep_figure(
             self.lambdas, {m: self.summary(m, "distortion") for m in self.methods},
             {m: self.summary(m, "sparsity") for m in self.methods}, paths["png"], images=len(self.images))
+        atomic_write_text(paths["json"], json.dumps(meta, indent=2, default=str))  # last: the finished record
         return paths
 
 
