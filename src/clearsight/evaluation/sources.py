@@ -100,6 +100,8 @@ def _json_meta(path: Path) -> dict:
     """The record of a saved explanation (``{}`` for any other or unreadable JSON file)."""
     import json
 
+    if not path.is_file():  # a named pipe called x.json would block the read forever
+        return {}
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
         return meta if str(meta.get("format", "")).startswith("clearsight.explanation") else {}
