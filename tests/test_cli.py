@@ -25,9 +25,9 @@ def test_explain_writes_results_and_resumes(tmp_path, capsys):
     photo = SAMPLES / "n01440764_tench.JPEG"
     code, out, _ = run(capsys, "explain", photo, "--method", "rollout", "--out", tmp_path, *DEIT)
     assert code == 0 and "tench" in out
-    meta = json.loads((tmp_path / "n01440764_tench_rollout.json").read_text())
+    meta = json.loads((tmp_path / "n01440764_tench_rollout_deit_tiny_patch16_224.json").read_text())
     assert meta["method"] == "rollout" and meta["target"] == 0
-    assert (tmp_path / "n01440764_tench_rollout.png").stat().st_size > 1000
+    assert (tmp_path / "n01440764_tench_rollout_deit_tiny_patch16_224.png").stat().st_size > 1000
     code, out, _ = run(capsys, "explain", photo, "--method", "rollout", "--out", tmp_path, *DEIT)
     assert code == 0 and "result exists" in out
 
@@ -37,7 +37,7 @@ def test_explain_never_reuses_a_result_made_differently(tmp_path, capsys):
     """Another setting, or another photo under the same file name, is reported, and the result is kept."""
     photo = SAMPLES / "n01440764_tench.JPEG"
     code, out, _ = run(capsys, "explain", photo, "--method", "rollout", "--out", tmp_path, *DEIT)
-    stored = (tmp_path / "n01440764_tench_rollout.npz").read_bytes()
+    stored = (tmp_path / "n01440764_tench_rollout_deit_tiny_patch16_224.npz").read_bytes()
     code, out, _ = run(capsys, "explain", photo, "--method", "rollout", "--size", 224, "--out", tmp_path, *DEIT)
     assert "result exists" in out  # the model's own size, spelled out, is the same request
     code, out, _ = run(capsys, "explain", photo, "--method", "rollout", "--precision", "bf16", "--out", tmp_path,
@@ -51,17 +51,17 @@ def test_explain_never_reuses_a_result_made_differently(tmp_path, capsys):
     impostor.write_bytes((SAMPLES / "n01496331_electric_ray.JPEG").read_bytes())
     code, out, _ = run(capsys, "explain", impostor, "--method", "rollout", "--out", tmp_path, *DEIT)
     assert "made differently" in out and "another photo with this file name" in out
-    assert (tmp_path / "n01440764_tench_rollout.npz").read_bytes() == stored
+    assert (tmp_path / "n01440764_tench_rollout_deit_tiny_patch16_224.npz").read_bytes() == stored
     code, out, _ = run(capsys, "explain", photo, "--method", "rollout", "--discard-ratio", "0.5", "--overwrite",
                        "--out", tmp_path, *DEIT)
-    meta = json.loads((tmp_path / "n01440764_tench_rollout.json").read_text())
+    meta = json.loads((tmp_path / "n01440764_tench_rollout_deit_tiny_patch16_224.json").read_text())
     assert meta["settings"]["request"]["method"]["discard_ratio"] == 0.5
 
 
 @pytest.mark.slow
 def test_demo(tmp_path, capsys):
     code, out, _ = run(capsys, "demo", "--out", tmp_path)
-    assert code == 0 and "figure:" in out and (tmp_path / "demo" / "chelsea_gradcam.png").exists()
+    assert code == 0 and "figure:" in out and (tmp_path / "demo" / "chelsea_gradcam_efficientnet_lite0.png").exists()
 
 
 @pytest.mark.parametrize("argv,needle", [

@@ -153,5 +153,5 @@ def test_cli_evaluate_and_explain(tmp_path, photo_paths, one_photo_folder):
     assert len(list((out / "runs").rglob("*.npz"))) == 2  # one finished curve per (image, method), for resuming
     assert main(["explain", str(photo_paths[0]), "--method", "moxi-minus", "--mode", "deletion", "--out",
                  str(tmp_path / "x"), *model]) == 0
-    assert (tmp_path / "x" / f"{photo_paths[0].stem}_moxi-minus.png").exists()
+    assert (tmp_path / "x" / f"{photo_paths[0].stem}_moxi-minus-deletion_deit_tiny_patch16_224.png").exists()
     assert main(["explain", str(photo_paths[0]), "--method", "gradcam", "--tau", "0.5", *model]) == 2

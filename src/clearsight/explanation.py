@@ -8,10 +8,13 @@ result can be inspected by hand and loaded without trusting its author. Both are
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -201,10 +204,13 @@ def jsonable(value: Any) -> Any:
 def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """Write through a temporary file in the same folder, then rename: readers never see half a file.
 
-    ``write(f)`` gets the open binary file. Used for every result clearsight keeps on disk.
+    ``write(f)`` gets the open binary file. Used for every result clearsight keeps on disk. The file gets the
+    mode any other new file would (``0o666`` less the umask), not the private ``0o600`` of a temporary file.
     """
+    path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -213,3 +219,34 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`atomic_write`); returns the path."""
+    path = Path(path)
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+    return path
+
+
+def _umask() -> int:
+    """The process's umask. Read from ``/proc`` where there is one, since ``os.umask`` sets as it reads and
+    another thread creating a file in between would get the stand-in mask; elsewhere set and restored at once."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def atomic_csv(path: str | os.PathLike) -> Iterator[Any]:
+    """A :func:`csv.writer` whose rows reach ``path`` atomically when the block ends without an error (an
+    interrupted table leaves the previous file, or none, never half a table)."""
+    buffer = io.StringIO(newline="")
+    yield csv.writer(buffer)
+    atomic_write_text(path, buffer.getvalue())

@@ -9,6 +9,7 @@ and turns every failure (missing, unreadable, truncated, not an image, smaller t
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -60,18 +61,20 @@ def load_image(source: PathLike | Image.Image) -> Image.Image:
     else:
         path = Path(source)
         name = str(path)
-        if not path.exists():
-            raise ImageError(f"image not found: {name}")
-        if path.is_dir():
-            raise ImageError(f"{name} is a folder, not an image file")
+        check_image_file(path)
         try:
             with Image.open(path) as opened:
+                check_pixel_count(opened, name)
                 opened.load()  # force decoding now so truncated files fail here, not later
                 img = opened.copy()
                 img.info.update(opened.info)
                 exif = opened.getexif()
         except UnidentifiedImageError:
             raise ImageError(f"{name} is not an image file Pillow can read") from None
+        except Image.DecompressionBombError:
+            raise ImageError(f"image {name} has more pixels than Pillow opens safely (a decompression bomb?)") from None
+        except PermissionError:
+            raise ImageError(f"cannot read image {name}: permission denied") from None
         except (OSError, SyntaxError, ValueError) as err:
             raise ImageError(f"cannot read image {name}: {err} (is the file truncated or corrupt?)") from None
         if exif and exif.get(0x0112, 1) != 1:
@@ -87,6 +90,37 @@ def load_image(source: PathLike | Image.Image) -> Image.Image:
     if min(w, h) < MIN_SIDE:
         raise ImageError(f"image {name} is {w}x{h} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed")
     return rgb
+
+
+#: the most pixels an image may have: Pillow's own decompression-bomb limit (twice ``Image.MAX_IMAGE_PIXELS``,
+#: 178 million), checked from the header before any pixel is decoded, so that a small file claiming
+#: 20000x20000 pixels is refused without gigabytes of memory
+MAX_PIXELS = 2 * 89_478_485
+
+
+def check_image_file(path: PathLike, what: str = "image") -> Path:
+    """``path`` when it names a regular file; an :class:`ImageError` naming the problem otherwise. Named pipes
+    and devices are refused before they are opened (opening a FIFO waits for a writer forever)."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ImageError(f"{what} not found: {path}") from None
+    except OSError as err:
+        raise ImageError(f"cannot read {what} {path}: {err.strerror or err}") from None
+    if stat.S_ISDIR(mode):
+        raise ImageError(f"{path} is a folder, not {'an image' if what == 'image' else 'a'} file")
+    if not stat.S_ISREG(mode):
+        raise ImageError(f"{what} {path} is not a regular file (a named pipe or device?)")
+    return path
+
+
+def check_pixel_count(img: Image.Image, name: str) -> None:
+    """Refuse an opened (not yet decoded) image whose header claims more than :data:`MAX_PIXELS` pixels."""
+    w, h = img.size
+    if w * h > MAX_PIXELS:
+        raise ImageError(f"image {name} claims {w}x{h} pixels, more than {MAX_PIXELS // 1_000_000} million: "
+                         "refused as a possible decompression bomb")
 
 
 def to_tensor(img: Image.Image) -> torch.Tensor:

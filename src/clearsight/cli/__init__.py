@@ -26,7 +26,10 @@ _method_options = method_options
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, --version (0) or a flag refused in one line (2): a status, as below
+        return exit_.code if isinstance(exit_.code, int) else 2
     from ..models import keep_freed_memory
 
     keep_freed_memory()  # the command owns its process: freed activations stay mapped (library calls never do this)
@@ -39,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except ClearsightError as err:
         print(f"clearsight: error: {err.cli_message()}", file=sys.stderr)  # options named as --flags
+        return 2
+    except OSError as err:  # the file system refused (permissions, a full disk, a name too long): one line
+        where = f": {err.filename}" if getattr(err, "filename", None) else ""
+        print(f"clearsight: error: {err.strerror or err}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("clearsight: interrupted; finished results are saved, run again to resume", file=sys.stderr)

@@ -20,10 +20,14 @@ from .common import (
     DEFAULT_RD_METHODS,
     RD_CURVES,
     REPLACEMENT_CURVES,
+    check_absence,
+    check_device,
     lambdas,
     load_classifier,
+    regular_file,
     seed_everything,
     split_names,
+    writable_folder,
 )
 
 
@@ -32,7 +36,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..evaluation.driver import result_options
     from ..evaluation.rate_distortion import RANDOM_METHODS
     from ..io import list_images
-    from ..methods import build_explainer
+    from ..methods import METHODS, build_explainer
     from ..methods.capabilities import can
 
     seed_everything(args.seed)
@@ -44,10 +48,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if saved and args.curve in ("lambda-sweep", "inits"):
         raise MethodError(f"--curve {args.curve} explains each image itself; --explanations apply to insertion, "
                           "deletion, corruption, adversarial and rd-* curves")
-    methods = split_names(args.methods) if args.methods else [] if saved else split_names(default)
+    methods = split_names(default) if args.methods is None and not saved else split_names(args.methods or "")
+    if args.methods is not None and not methods:
+        raise MethodError(f"--methods {args.methods!r} names no method; give comma-separated names, e.g. {default}")
+    twice = sorted({m for m in methods if methods.count(m) > 1})
+    if twice:
+        raise MethodError(f"--methods names {', '.join(twice)} more than once")
+    check_applicable(args, methods)
+    check_absence(args.absence)
+    apply_defaults(args)
     options = evaluate_options(args, methods)
-    if args.draws < 1:
-        raise MethodError(f"--draws is the number of noise realisations averaged (at least 1); got {args.draws}")
     if args.curve == "lambda-sweep":  # fail now, not after the first explanations
         from ..experiments.lambda_sweep import check_sweep
 
@@ -65,6 +75,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if m not in RANDOM_METHODS:
             build_explainer(m, result_options(options.get(m, {})))
     paths = list_images(args.images)[: args.limit]
+    if args.labels:
+        regular_file(args.labels, "labels file")
+    check_device(args.device)
+    writable_folder(Path(args.out) / "runs")  # finished units go there (and RDE checkpoints below it)
+    if any(m in METHODS and can(m, "rde") for m in methods):
+        writable_folder(Path(args.out) / "runs" / ".checkpoints", "the checkpoint folder")
     clf = load_classifier(args)
     token_only = [m for m in methods if m not in RANDOM_METHODS and can(m, "needs_token_model")]
     if not getattr(clf, "is_token_model", False) and token_only:
@@ -85,6 +101,69 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         args.curve, _evaluate_rate_distortion if rate_distortion else _evaluate_insertion_deletion)
     return run(args, clf, images, [labels.get(p.name) for p in paths], [p.name for p in paths], evaluated, options,
                store)
+
+
+#: ``evaluate`` flags that belong to some curves only, with their defaults (None in the parser, so that a flag
+#: given where it does not apply is refused instead of silently ignored)
+CURVE_FLAGS: dict[str, tuple[tuple[str, ...], Any]] = {
+    "corruptions": (("corruption",), "gaussian_noise,fog"),
+    "severity": (("corruption",), 5),
+    "epsilon": (("adversarial",), 1.0),
+    "pgd_step": (("adversarial",), 0.2),
+    "pgd_steps": (("adversarial",), 10),
+    "lambdas": (("lambda-sweep",), "4,8,16,32,64"),
+    "inits": (("inits",), "ones,random,preoptimize,foreground,foreground+preoptimize"),
+    "draws": ((*RD_CURVES, "lambda-sweep"), 1),
+}
+#: the curves that play the patch game themselves (so --score, --absence, --patch-size always apply)
+GAME_CURVES = ("insertion", "deletion", *REPLACEMENT_CURVES)
+
+
+def _flag(dest: str) -> str:
+    return "--" + {"lambda_k": "lambda"}.get(dest, dest).replace("_", "-")
+
+
+def check_applicable(args: argparse.Namespace, methods: list[str]) -> None:
+    """Refuse a flag that no part of this evaluation would use (``--epsilon`` on insertion curves,
+    ``--lambda`` or ``--rounds`` when no method takes them): ignoring it would return results the user did not
+    ask for, as if it had been applied."""
+    import inspect
+
+    from ..methods import METHODS, explainer_class
+    from ..methods.capabilities import can
+
+    for dest, (curves, _) in CURVE_FLAGS.items():
+        if getattr(args, dest, None) is not None and args.curve not in curves:
+            raise MethodError(f"{_flag(dest)} applies to --curve {' / '.join(curves)}, not {args.curve}")
+    known = [m for m in methods if m in METHODS]
+    classes = [explainer_class(m) for m in known]
+    takers: dict[str, list[str]] = {"score": [], "absence": [], "patch_size": [], "rounds": [], "sampling": [],
+                                    "steps": [], "lambda_k": []}
+    for m, (cls, fixed) in zip(known, classes):
+        accepted = inspect.signature(cls.__init__).parameters
+        if can(cls, "patch_game"):
+            takers["score"].append(m), takers["absence"].append(m), takers["patch_size"].append(m)
+            for key in ("rounds", "sampling"):
+                if key in accepted and key not in fixed:
+                    takers[key].append(m)
+        if can(cls, "rde"):
+            takers["steps"].append(m), takers["lambda_k"].append(m)
+    if args.curve == "lambda-sweep" and args.lambda_k is not None:
+        raise MethodError("--curve lambda-sweep sets lambda_k itself: give the values as --lambdas")
+    for dest, users in takers.items():
+        if getattr(args, dest, None) is None or users:
+            continue
+        if dest in ("score", "absence", "patch_size") and args.curve in GAME_CURVES:
+            continue  # the curves themselves delete or insert patches
+        raise MethodError(f"{_flag(dest)} is not taken by any of --methods ({', '.join(methods) or 'none'}) "
+                          f"nor by --curve {args.curve}; drop it")
+
+
+def apply_defaults(args: argparse.Namespace) -> None:
+    """Fill in the defaults of the curve-specific flags left out (see :data:`CURVE_FLAGS`)."""
+    for dest, (_, default) in CURVE_FLAGS.items():
+        if getattr(args, dest, None) is None:
+            setattr(args, dest, default)
 
 
 def _saved(value: str):

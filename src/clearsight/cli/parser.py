@@ -12,7 +12,11 @@ from .common import (
     DEFAULT_RD_METHODS,
     RD_CURVES,
     REPLACEMENT_CURVES,
+    SEED_MAX,
     SHAPLEY_SAMPLINGS,
+    OneLineParser,
+    integer,
+    number,
 )
 from .evaluate import cmd_evaluate
 from .explain import cmd_demo, cmd_explain
@@ -30,7 +34,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--precision", choices=["fp32", "bf16"],
                    help="bf16 autocast is 3-5x faster on CPUs with AVX512-BF16 (default fp32; cartoonx/pixel-rde: "
                    "the preset's, bf16 where the CPU has it natively)")
-    g.add_argument("--size", type=int, help="input size in pixels (default: the model's)")
+    g.add_argument("--size", type=integer(16, 2048), help="input size in pixels (default: the model's)")
     g.add_argument("--resize", choices=["crop", "squash"],
                    help="crop: resize short side and centre-crop (default); squash: resize to size x size")
     g.add_argument("--threads", default="auto",
@@ -45,18 +49,21 @@ def _add_method_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--aug-smooth", action="store_true", default=None, help="Grad-CAM: test-time augmentation")
     g.add_argument("--preset", help="rollout: vit-explain (default) or moxi; cartoonx/pixel-rde: paper")
     g.add_argument("--head-fusion", choices=["mean", "max", "min"], help="rollout: how heads are fused")
-    g.add_argument("--discard-ratio", type=float, help="rollout: fraction of lowest attention entries dropped")
-    g.add_argument("--steps", type=int, help="cartoonx/pixel-rde: optimisation steps (default: the preset's; "
+    g.add_argument("--discard-ratio", type=number(0, 1), help="rollout: fraction of lowest attention entries dropped")
+    g.add_argument("--steps", type=integer(1, 1_000_000),
+        help="cartoonx/pixel-rde: optimisation steps (default: the preset's; "
                    "fast: 480 (pixel-rde), cartoonx 960 on ViTs and 800 on CNNs; paper: 2000)")
-    g.add_argument("--lambda", dest="lambda_k", type=float,
+    g.add_argument("--lambda", dest="lambda_k", type=number(0, 1e6),
                    help="cartoonx/pixel-rde: sparsity weight lambda_k (default 20 CNN / 10 ViT; pixel-rde 4)")
     g.add_argument("--spatial-lambda", type=float,
                    help="waveletx/shearletx: weight of the spatial l1 term, the mean pixel value of the explanation "
                    "image (default waveletx 10, shearletx 2; --lambda is their mask sparsity weight, 2 and 1)")
     g.add_argument("--init", choices=["ones", "zeros", "random", "foreground", "preoptimize"],
                    help="cartoonx/pixel-rde: mask initialisation (default ones)")
-    g.add_argument("--samples", type=int, help="cartoonx/pixel-rde: noise samples per step (fast 5, paper 64)")
-    g.add_argument("--lr", type=float, help="cartoonx/pixel-rde: Adam learning rate (fast 0.05 with a cosine decay, "
+    g.add_argument("--samples", type=integer(1, 100_000),
+        help="cartoonx/pixel-rde: noise samples per step (fast 5, paper 64)")
+    g.add_argument("--lr", type=number(0, 10, low_open=True),
+        help="cartoonx/pixel-rde: Adam learning rate (fast 0.05 with a cosine decay, "
                    "cartoonx on CNNs 0.1; paper 0.001)")
     g.add_argument("--render", choices=["gray", "color"], help="cartoonx: grayscale (default) or colour cartoon")
     g.add_argument("--foreground-mask", help="cartoonx/pixel-rde: image file with the foreground for --init "
@@ -66,7 +73,7 @@ def _add_method_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--mode", choices=["insertion", "deletion"],
                    help="moxi/moxi-minus: insert patches until the target is predicted (default) or delete them "
                         "until it is not; deletion with --target other than the prediction is class-discriminative")
-    g.add_argument("--tau", type=float, help="moxi/moxi-minus insertion: also require this target probability")
+    g.add_argument("--tau", type=number(0, 1), help="moxi/moxi-minus insertion: also require this target probability")
     g.add_argument("--full-order", action="store_true", default=None,
                    help="moxi/moxi-minus: order all patches instead of stopping at the first success/failure")
 
@@ -77,9 +84,11 @@ def _add_patch_game_args(g) -> None:
                    help="moxi/moxi-minus/shapley: the reward (default log-odds)")
     g.add_argument("--absence", help="moxi/moxi-minus/shapley: how patches are removed: auto (token-drop for ViTs, "
                    "fill for CNNs), token-drop, fill[:mean|black|blur|VALUE], attention-mask[:K]")
-    g.add_argument("--patch-size", type=int, help="moxi/moxi-minus/shapley: patch side in pixels (default: the "
+    g.add_argument("--patch-size", type=integer(1, 2048),
+        help="moxi/moxi-minus/shapley: patch side in pixels (default: the "
                    "ViT's patch, 16 for CNNs)")
-    g.add_argument("--rounds", type=int, help="shapley: sampling rounds, 2N passes each, N+1 with permutation "
+    g.add_argument("--rounds", type=integer(1, 1_000_000),
+        help="shapley: sampling rounds, 2N passes each, N+1 with permutation "
                    "sampling (default 200)")
     g.add_argument("--sampling", choices=SHAPLEY_SAMPLINGS,
                    help="shapley: how rounds are drawn (default plain, as the paper; permutation: the same error "
@@ -89,7 +98,7 @@ def _add_patch_game_args(g) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from ..methods import available_methods
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="clearsight", description="Explain what an image classifier looks at, and measure how faithfully.")
     parser.add_argument("--version", action="version", version=f"clearsight {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -103,8 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="; ".join(f"{k}: {v}" for k, v in methods.items()) + " (default gradcam)")
     ex.add_argument("--target", help="class index or name to explain (default: the predicted class)")
     ex.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
-    ex.add_argument("--seed", type=int, default=0, help="seed for every random choice (default 0)")
+    ex.add_argument("--seed", type=integer(0, SEED_MAX), default=0, help="seed for every random choice (default 0)")
     ex.add_argument("--overwrite", action="store_true", help="recompute results that already exist")
+    ex.add_argument("--format", choices=["png", "svg", "pdf"], default="png", help="figure file format (default png)")
+    ex.add_argument("--dpi", type=integer(10, 2400), help="figure resolution in dots per inch (default 150)")
     _add_model_args(ex)
     _add_method_args(ex)
     ex.set_defaults(func=cmd_explain)
@@ -148,33 +159,35 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--images", required=True, metavar="DIR", help="folder of images")
     ev.add_argument("--labels", metavar="CSV", help="CSV with 'file' and 'class_index' columns; without it the "
                     "model's predictions are the labels; misclassified images are skipped")
-    ev.add_argument("--limit", type=int, help="use only the first N images (sorted by name)")
+    ev.add_argument("--limit", type=integer(1), help="use only the first N images (sorted by name)")
     ev.add_argument("--out", default=f"{DEFAULT_OUT}/evaluate", help=f"output folder (default {DEFAULT_OUT}/evaluate)")
-    ev.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
+    ev.add_argument("--seed", type=integer(0, SEED_MAX), default=0, help="seed of every random choice (default 0)")
     ev.add_argument("--overwrite", action="store_true",
                     help="recompute every curve (by default finished per-image curves in --out/runs are reused, so an "
                     "interrupted evaluation resumes where it stopped)")
     _add_model_args(ev)
     _add_patch_game_args(ev.add_argument_group("patch game and Shapley options"))
     sh = ev.add_argument_group("corruption and adversarial options")
-    sh.add_argument("--corruptions", default="gaussian_noise,fog",
+    sh.add_argument("--corruptions",
                     help="corruption: comma-separated corruptions, one set of curves each (default gaussian_noise,"
                     f"fog, the paper's main figure; available: {', '.join(CORRUPTION_NAMES)})")
-    sh.add_argument("--severity", type=int, default=5, help="corruption: severity 1..5 (default 5, as the paper)")
-    sh.add_argument("--epsilon", type=float, default=1.0,
+    sh.add_argument("--severity", type=integer(1, 5), help="corruption: severity 1..5 (default 5, as the paper)")
+    sh.add_argument("--epsilon", type=number(0, 1e3, low_open=True),
                     help="adversarial: L2 radius of the PGD attack on [0,1] pixels (default 1.0, as the paper)")
-    sh.add_argument("--pgd-step", type=float, default=0.2, help="adversarial: PGD step length (default 0.2)")
-    sh.add_argument("--pgd-steps", type=int, default=10, help="adversarial: PGD steps (default 10)")
+    sh.add_argument("--pgd-step", type=number(0, 1e3, low_open=True), help="adversarial: PGD step length (default 0.2)")
+    sh.add_argument("--pgd-steps", type=integer(1, 100_000), help="adversarial: PGD steps (default 10)")
     rd = ev.add_argument_group("rate-distortion, lambda-sweep and inits options")
-    rd.add_argument("--steps", type=int, help="cartoonx/pixel-rde: optimisation steps (default: their default's)")
-    rd.add_argument("--lambda", dest="lambda_k", type=float, help="cartoonx/pixel-rde: sparsity weight lambda_k "
+    rd.add_argument("--steps", type=integer(1, 1_000_000),
+        help="cartoonx/pixel-rde: optimisation steps (default: their default's)")
+    rd.add_argument("--lambda", dest="lambda_k", type=number(0, 1e6),
+        help="cartoonx/pixel-rde: sparsity weight lambda_k "
                     "(rate-distortion curves; the lambda sweep takes --lambdas)")
-    rd.add_argument("--lambdas", default="4,8,16,32,64",
+    rd.add_argument("--lambdas",
                     help="lambda-sweep: comma-separated lambda_k values (default 4,8,16,32,64, as the reproduction)")
-    rd.add_argument("--inits", default="ones,random,preoptimize,foreground,foreground+preoptimize",
+    rd.add_argument("--inits",
                     help="inits: comma-separated initialisations, each INIT or INIT+preoptimize (default ones,random,"
                     "preoptimize,foreground,foreground+preoptimize; foreground uses GrabCut, the grabcut extra)")
-    rd.add_argument("--draws", type=int, default=1, help="noise realisations averaged per curve or per mask "
+    rd.add_argument("--draws", type=integer(1, 10_000), help="noise realisations averaged per curve or per mask "
                     "evaluation (default 1, as the reproduction)")
     ev.set_defaults(func=cmd_evaluate)
 
@@ -202,7 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     ss.add_argument("--test-size", type=int, default=200, help="test composites for the curves (default 200)")
     ss.add_argument("--methods", default="moxi,moxi-minus,shapley", help="default moxi,moxi-minus,shapley")
     ss.add_argument("--rounds", type=int, default=200, help="shapley: sampling rounds (default 200)")
-    ss.add_argument("--seed", type=int, default=0, help="seed of the data split, composites and training")
+    ss.add_argument("--seed", type=integer(0, SEED_MAX), default=0,
+        help="seed of the data split, composites and training")
     ss.set_defaults(func=cmd_set_sum)
 
     add_reproduce_parser(sub, _add_model_args)

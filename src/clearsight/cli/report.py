@@ -8,8 +8,12 @@ import argparse
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from ..evaluation.rate_distortion import compare_figure
+    from ..viz.overlay import figure_path
+    from .common import writable_folder
 
-    print(f"figure: {compare_figure(args.results, args.out, args.normalized, args.common_images)}")
+    out, _ = figure_path(args.out)  # an unknown suffix fails now; the path printed is the one written
+    writable_folder(out.parent, "--out's folder")
+    print(f"figure: {compare_figure(args.results, out, args.normalized, args.common_images)}")
     return 0
 
 

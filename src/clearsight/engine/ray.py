@@ -31,7 +31,7 @@ from .units import Unit, UnitStore, Work
 #: units sent ahead to each worker, so it never waits for the driver between two units
 IN_FLIGHT_PER_WORKER = 2
 
-INSTALL_HINT = "pip install 'clearsight[ray]' (in a source checkout: pip install -e '.[ray]')"
+INSTALL_HINT = "pip install -e '.[ray]' in the clearsight source folder"
 
 
 class EngineError(ClearsightError):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +30,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from ..errors import MethodError
-from ..explanation import Explanation
+from ..errors import ClearsightError, MethodError
+from ..explanation import Explanation, atomic_csv, atomic_write_text
 from ..methods.base import Explainer
 from ..methods.capabilities import can, registered_class
 from ..parts import Absence, PatchGame, PatchGrid, make_absence
@@ -194,17 +195,16 @@ class CurveResults:
             "json": out / f"{self.name}.json",
             "png": out / f"{self.name}.png",
         }
-        with open(paths["auc"], "w", newline="") as f:
-            w = csv.writer(f)
+        with atomic_csv(paths["auc"]) as w:
             w.writerow(["method", "auc_accuracy", "auc_mean_score", "images", "seconds"])
             for m in self.methods:
                 w.writerow([m, f"{auc(self.accuracy(m)):.6f}", f"{auc(self.mean_score(m)):.6f}",
                             len(self.correct[m]), f"{self.seconds.get(m, 0.0):.2f}"])
         meta = {"curve": self.curve, "name": self.name, "images": self.images, "labels": self.labels,
                 "skipped": self.skipped, "aucs": self.aucs(), "seconds": self.seconds, "settings": self.settings}
-        paths["json"].write_text(json.dumps(meta, indent=2))
         save_curve_figure({m: self.accuracy(m) for m in self.methods}, self.curve, paths["png"], self.aucs(),
                           xlabel=self.xlabel, title=None if self.name == self.curve else f"{self.name} curves")
+        atomic_write_text(paths["json"], json.dumps(meta, indent=2))  # last: the record of a finished result
         return paths
 
     def _write_table(self, path: Path, column: Callable[[str], np.ndarray]) -> Path:
@@ -214,8 +214,7 @@ class CurveResults:
 def write_curve_table(path: Path, columns: dict[str, np.ndarray]) -> Path:
     """A CSV with a ``fraction`` column (x in [0,1], equally spaced) and one column per curve."""
     n = len(next(iter(columns.values()))) if columns else 0
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
+    with atomic_csv(path) as w:
         w.writerow(["fraction", *columns])
         for j in range(n):
             w.writerow([f"{j / max(1, n - 1):.6f}", *(f"{columns[m][j]:.6f}" for m in columns)])
@@ -309,19 +308,41 @@ def read_labels(path: str | Path, clf=None) -> dict[str, int]:
     Labels may be class indices or, with ``clf``, class names. Keys are file names (no folder).
     """
     from ..errors import ImageError
+    from ..io import check_image_file
 
-    path = Path(path)
-    if not path.is_file():
-        raise ImageError(f"labels file not found: {path}")
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+    path = check_image_file(path, "labels file")  # a folder or FIFO is refused before it is opened
+    try:
+        text = path.read_bytes().decode("utf-8-sig")  # a byte-order mark (Excel's UTF-8) is fine
+    except PermissionError:
+        raise ImageError(f"cannot read labels file {path}: permission denied") from None
+    except OSError as err:
+        raise ImageError(f"cannot read labels file {path}: {err.strerror or err}") from None
+    except UnicodeDecodeError:
+        raise ImageError(f"labels file {path} is not UTF-8 text; save it as UTF-8 CSV") from None
+    if "\0" in text:
+        raise ImageError(f"labels file {path} holds NUL bytes: not a CSV text file")
+    try:
+        rows = list(csv.DictReader(text.splitlines()))
+    except csv.Error as err:
+        raise ImageError(f"labels file {path} is not valid CSV: {err}") from None
     if not rows or "file" not in rows[0]:
         raise ImageError(f"{path} needs a header with a 'file' column and a 'class_index' or 'label' column")
     column = "class_index" if "class_index" in rows[0] else "label" if "label" in rows[0] else None
     if column is None:
         raise ImageError(f"{path} has no 'class_index' or 'label' column")
     labels = {}
-    for row in rows:
-        value = row[column].strip()
-        labels[Path(row["file"]).name] = clf.check_target(value) if clf is not None else int(value)
+    for line, row in enumerate(rows, start=2):
+        file, value = row.get("file"), row.get(column)
+        if not isinstance(file, str) or not isinstance(value, str) or not file.strip() or not value.strip():
+            raise ImageError(f"{path} line {line}: a row needs a file name and a {column}")
+        value = value.strip()
+        if clf is not None:
+            try:
+                labels[Path(file.strip()).name] = clf.check_target(value)
+            except ClearsightError as err:
+                raise ImageError(f"{path} line {line}: {err}") from None
+        elif re.fullmatch(r"-?[0-9]+", value):
+            labels[Path(file.strip()).name] = int(value)
+        else:
+            raise ImageError(f"{path} line {line}: {column} {value!r} is not a class index")
     return labels

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from ..errors import MethodError
-from ..explanation import Explanation
+from ..explanation import Explanation, atomic_write_text
 from ..methods.base import Explainer
 from ..parts.obfuscation import NoiseModel, l2_distortion, obfuscate
 from ..parts.representations import (
@@ -222,14 +222,24 @@ class DistortionResults:
     def load(cls, path: str | Path) -> DistortionResults:
         """Read the ``rd-FIGURE.json`` that :meth:`save` wrote (per-image curves included)."""
         from ..errors import ImageError
+        from ..io import check_image_file
 
+        check_image_file(path, "result file")  # a folder or FIFO is refused before it is opened
         try:
-            meta = json.loads(Path(path).read_text())
-            return cls(figure=check_figure(meta["figure"]), images=list(meta["images"]),
-                       targets=list(meta["targets"]), skipped=list(meta["skipped"]),
-                       curves={m: [np.asarray(c, dtype=np.float32) for c in v] for m, v in meta["curves"].items()},
-                       seconds=dict(meta["seconds"]), settings=dict(meta["settings"]))
-        except (OSError, ValueError, KeyError, TypeError, MethodError):
+            meta = json.loads(Path(path).read_bytes().decode("utf-8"))
+            loaded = cls(figure=check_figure(meta["figure"]), images=[str(i) for i in meta["images"]],
+                         targets=list(meta["targets"]), skipped=list(meta["skipped"]),
+                         curves={str(m): [np.asarray(c, dtype=np.float32) for c in v]
+                                 for m, v in meta["curves"].items()},
+                         seconds=dict(meta["seconds"]), settings=dict(meta["settings"]))
+            lengths = {c.shape for v in loaded.curves.values() for c in v}
+            if (not loaded.curves or len(lengths) != 1 or len(next(iter(lengths))) != 1
+                    or any(len(v) != len(loaded.images) for v in loaded.curves.values())):
+                raise ValueError("curves of unequal shapes, or not one per image")
+            return loaded
+        except PermissionError:
+            raise ImageError(f"cannot read {path}: permission denied") from None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, MethodError):
             raise ImageError(f"{path} is not a rate-distortion result (rd-keep.json or rd-randomize.json "
                              "written by clearsight evaluate)") from None
 
@@ -261,12 +271,12 @@ class DistortionResults:
                 "mean": {m: self.mean(m).tolist() for m in self.methods},
                 "normalized": {m: self.normalized(m).tolist() for m in self.methods},
                 "curves": {m: [c.tolist() for c in self.curves[m]] for m in self.methods}}
-        paths["json"].write_text(json.dumps(meta, indent=2, default=str))
         verb = "kept (the rest randomised)" if self.figure == "keep" else "randomised"
         paths["png"] = save_curve_figure({m: self.mean(m) for m in self.methods}, self.name, out / f"{self.name}.png",
                                          self.areas(), ylabel="distortion (l2 of softmax)",
                                          xlabel=f"% of components {verb}, most relevant first",
                                          title=f"rate-distortion ({self.figure}), {len(self.images)} images")
+        atomic_write_text(paths["json"], json.dumps(meta, indent=2, default=str))  # last: the finished record
         return paths
 
 

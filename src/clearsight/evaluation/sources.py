@@ -61,21 +61,52 @@ class SavedExplanations:
                 raise MethodError(f"no saved {self.label} explanation for image {image}")
             return found
         method = self.method or self.label
-        base = self.folder / f"{stem}_{method}"  # type: ignore[operator]
-        if not base.with_name(base.name + ".json").is_file() or not base.with_name(base.name + ".npz").is_file():
+        bases = self._bases(method).get(Path(image).name) or self._bases(method).get(stem)
+        if not bases:
+            base = self.folder / f"{stem}_{method}"  # type: ignore[operator]  # results of clearsight <= 0.x
+            bases = [base] if base.with_name(base.name + ".json").is_file() else []
+        bases = [b for b in bases if b.with_name(b.name + ".npz").is_file()]
+        if not bases:
             raise MethodError(f"no saved {method} explanation for image {image} in {self.folder} (expected "
-                              f"{base.name}.npz and .json, as clearsight explain writes)")
-        return Explanation.load(base)
+                              f"{stem}_{method}_MODEL.npz and .json, as clearsight explain writes)")
+        if len(bases) > 1:
+            raise MethodError(f"{len(bases)} saved {method} explanations of {image} in {self.folder} "
+                              f"({', '.join(sorted(b.name for b in bases))}): keep one per image in the folder")
+        return Explanation.load(bases[0])
+
+    def _bases(self, method: str) -> dict[str, list[Path]]:
+        """The folder's results of ``method`` by the file name (and stem) of the photo each explains, read
+        from their records (``settings.image``) since result names also carry the model and mode."""
+        cache = self.__dict__.setdefault("_index", {})
+        if method not in cache:
+            index: dict[str, list[Path]] = {}
+            for path in sorted(self.folder.glob("*.json")):  # type: ignore[union-attr]
+                meta = _json_meta(path)
+                image = (meta.get("settings") or {}).get("image") if isinstance(meta.get("settings"), dict) else None
+                if meta.get("method") != method or not isinstance(image, str):
+                    continue
+                base = path.with_name(path.name[: -len(".json")])
+                for key in {Path(image).name, Path(image).stem}:
+                    index.setdefault(key, []).append(base)
+            cache[method] = index
+        return cache[method]
 
 
 def _json_method(path: Path) -> str | None:
+    return _json_meta(path).get("method")
+
+
+def _json_meta(path: Path) -> dict:
+    """The record of a saved explanation (``{}`` for any other or unreadable JSON file)."""
     import json
 
+    if not path.is_file():  # a named pipe called x.json would block the read forever
+        return {}
     try:
-        meta = json.loads(path.read_text())
-        return meta.get("method") if meta.get("format", "").startswith("clearsight.explanation") else None
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        return meta if str(meta.get("format", "")).startswith("clearsight.explanation") else {}
     except (OSError, ValueError, AttributeError):
-        return None
+        return {}
 
 
 def explanation_digest(explanation: Explanation) -> str:

@@ -13,7 +13,6 @@ average over the images still running at each step.
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from ..errors import MethodError
 from ..evaluation.curves import write_curve_table
 from ..evaluation.driver import Evaluation, Progress, result_options
 from ..evaluation.sources import resolve_methods, with_attributes
+from ..explanation import atomic_csv, atomic_write_text
 from ..methods.base import Explainer
 from ..methods.capabilities import methods_that
 from ..methods.rde import INITS
@@ -116,8 +116,7 @@ class InitResults:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         paths = {"csv": out / "inits.csv", "json": out / "inits.json", "png": out / "inits.png"}
-        with open(paths["csv"], "w", newline="") as f:
-            w = csv.writer(f)
+        with atomic_csv(paths["csv"]) as w:
             w.writerow(["init", "objective_mean", "objective_std", "steps_mean", "seconds_mean",
                         "preopt_level_mean", "images"])
             for v in self.loss:
@@ -132,9 +131,9 @@ class InitResults:
         meta = {"method": self.method, "inits": self.inits, "images": self.images, "targets": self.targets,
                 "skipped": self.skipped, "objective": self.objective, "steps": self.steps, "seconds": self.seconds,
                 "preopt_level": self.preopt_level, "settings": self.settings}
-        paths["json"].write_text(json.dumps(meta, indent=2, default=str))
         save_loss_curves_figure(curves, paths["png"], title=f"{self.method}: mask initialisations, "
                                 f"{len(self.images)} images")
+        atomic_write_text(paths["json"], json.dumps(meta, indent=2, default=str))  # last: the finished record
         return paths
 
 

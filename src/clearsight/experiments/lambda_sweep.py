@@ -12,7 +12,6 @@ interrupted sweep resumes where it stopped.
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ import torch
 from ..errors import MethodError
 from ..evaluation.driver import Evaluation, Progress, result_options
 from ..evaluation.sources import resolve_methods, with_attributes
+from ..explanation import atomic_csv, atomic_write_text
 from ..methods.base import Explainer
 from ..methods.capabilities import methods_that
 from ..methods.rde import EVAL_SEED, objective_of_explanation
@@ -101,8 +101,7 @@ class LambdaSweepResults:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         paths = {"csv": out / "lambda_sweep.csv", "json": out / "lambda_sweep.json", "png": out / "lambda_sweep.png"}
-        with open(paths["csv"], "w", newline="") as f:
-            w = csv.writer(f)
+        with atomic_csv(paths["csv"]) as w:
             w.writerow(["method", "lambda_k", "distortion_mean", "distortion_std", "sparsity_mean", "sparsity_std",
                         "images"])
             for m in self.methods:
@@ -114,10 +113,10 @@ class LambdaSweepResults:
                 "distortion": {m: {f"{k:g}": v for k, v in d.items()} for m, d in self.distortion.items()},
                 "sparsity": {m: {f"{k:g}": v for k, v in d.items()} for m, d in self.sparsity.items()},
                 "seconds": self.seconds, "settings": self.settings}
-        paths["json"].write_text(json.dumps(meta, indent=2, default=str))
         save_lambda_sweep_figure(
             self.lambdas, {m: self.summary(m, "distortion") for m in self.methods},
             {m: self.summary(m, "sparsity") for m in self.methods}, paths["png"], images=len(self.images))
+        atomic_write_text(paths["json"], json.dumps(meta, indent=2, default=str))  # last: the finished record
         return paths
 
 

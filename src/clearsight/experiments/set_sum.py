@@ -68,7 +68,7 @@ def digit_pools(seed: int = 0) -> tuple[DigitPool, DigitPool]:
     try:
         from sklearn.datasets import load_digits
     except ImportError as err:
-        raise MethodError("SET-SUM uses scikit-learn's bundled digits: pip install 'clearsight[digits]'") from err
+        raise MethodError("SET-SUM uses scikit-learn's bundled digits: pip install -e '.[digits]'") from err
     data = load_digits()
     images = torch.as_tensor(data.images, dtype=torch.float32)[:, None] / 16.0
     images = F.interpolate(images, size=(CELL, CELL), mode="bilinear", align_corners=False)[:, 0].clamp(0, 1)

@@ -105,6 +105,10 @@ def tokens_to_grid(clf: Classifier, act: torch.Tensor) -> torch.Tensor:
     if not isinstance(clf, TokenClassifier):
         raise MethodError(f"the target layer of {clf.name} gives {act.ndim}-D output; pick a convolutional layer")
     gh, gw = clf.grid
+    if act.ndim != 3 or act.shape[1] != clf.num_prefix_tokens + gh * gw:
+        raise MethodError(f"the target layer of {clf.name} gives output of shape {tuple(act.shape)}, not one token "
+                          f"per patch ({clf.num_prefix_tokens} + {gh}x{gw}); pick a layer whose output keeps "
+                          "every token, or the default")
     patches = act[:, clf.num_prefix_tokens:]
     return patches.reshape(act.shape[0], gh, gw, act.shape[-1]).permute(0, 3, 1, 2)
 
@@ -181,11 +185,17 @@ class CAMExplainer(Explainer):
         # fp32 map in benchmarks/methods.py), and a CAM costs a single pass anyway.
         with torch.enable_grad(), capture_output(layer) as store, clf.using_precision("fp32"):
             logits = clf(x)
-            act = store[-1]
+            act = store[-1] if store and isinstance(store[-1], torch.Tensor) else None
+            if act is None or not act.requires_grad:
+                raise MethodError(f"target layer {self.target_layer!r} gives {clf.name} no tensor on the way to "
+                                  "the prediction; pick a convolutional or normalisation layer (or the default)")
             predicted = logits.detach().argmax(1)
             targets = predicted if targets is None else torch.where(targets < 0, predicted, targets)
             score = logits.gather(1, targets[:, None]).sum()
-            (grad,) = torch.autograd.grad(score, act)
+            (grad,) = torch.autograd.grad(score, act, allow_unused=True)
+            if grad is None:
+                raise MethodError(f"the prediction of {clf.name} does not depend on target layer "
+                                  f"{self.target_layer!r}; pick another layer (or the default)")
         act, grad = tokens_to_grid(clf, act.detach().float()), tokens_to_grid(clf, grad.float())
         weights = self.channel_weights(act, grad)
         weighted = weights[:, :, None, None] * act

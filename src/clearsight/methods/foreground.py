@@ -23,7 +23,7 @@ def require_grabcut() -> None:
         import cv2  # noqa: F401
     except ImportError:
         raise MethodError("init 'foreground' without a mask needs OpenCV for GrabCut: "
-                          "pip install 'clearsight[grabcut]', or pass foreground_mask") from None
+                          "pip install -e '.[grabcut]', or pass foreground_mask") from None
 
 
 def grabcut(image: torch.Tensor, iterations: int = 3, seed: int = 0) -> torch.Tensor:
@@ -48,10 +48,14 @@ def load_mask(source: Any, size: tuple[int, int]) -> torch.Tensor:
     if isinstance(source, (str, os.PathLike)):
         from PIL import Image
 
+        from ..io import check_image_file, check_pixel_count
+
+        check_image_file(source, "foreground mask")  # a FIFO would hang the open
         try:
             with Image.open(source) as img:
+                check_pixel_count(img, str(source))
                 arr = np.asarray(img.convert("L").resize((size[1], size[0]), Image.NEAREST), dtype=np.float32) / 255
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
             raise InputShapeError(f"cannot read the foreground mask {source}: {err}") from None
         return torch.from_numpy(arr > 0.5)
     arr = torch.as_tensor(np.asarray(source) if not isinstance(source, torch.Tensor) else source).float()

@@ -63,12 +63,13 @@ def prediction_rule(target: int) -> StopRule:
 
 
 def greedy(game: PatchGame, mode: Mode, stop_rule: StopRule | None = None, full_order: bool = False,
-           start: torch.Tensor | None = None, max_steps: int | None = None) -> GreedyResult:
+           start: torch.Tensor | None = None, max_steps: int | None = None,
+           progress: Callable[[int], object] | None = None) -> GreedyResult:
     """Algorithms 1 and 2: at each step, score every remaining candidate in one batch and take the best.
 
     ``start`` is a ``(N,)`` boolean set of patches already inserted/deleted (class-discriminative phase 2
     continues from phase 1). The run stops when ``stop_rule`` first holds unless ``full_order``, after
-    ``max_steps`` steps, or when no patch remains.
+    ``max_steps`` steps, or when no patch remains. ``progress(1)`` is called after every step.
     """
     n = game.num_players
     selected = torch.zeros(n, dtype=torch.bool, device=game.clf.device) if start is None else start.clone()
@@ -87,6 +88,8 @@ def greedy(game: PatchGame, mode: Mode, stop_rule: StopRule | None = None, full_
         scores.append(float(values[best]))
         preds.append(int(logits[best].argmax()))
         probs.append(float(logits[best].float().softmax(-1)[game.target]))
+        if progress is not None:
+            progress(1)
         if stop is None and stop_rule is not None and stop_rule(logits[best]):
             stop = step
             if not full_order:

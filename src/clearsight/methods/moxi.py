@@ -37,6 +37,7 @@ from .greedy import (
     prediction_rule,
     success_rule,
 )
+from .progress import progress_bar
 
 __all__ = ["MoXI", "GreedyResult", "Mode", "StopRule", "check_mode", "coalition_after", "failure_rule", "greedy",
            "order_heat", "prediction_rule", "scan_order", "single_patch_scores", "success_rule"]
@@ -136,11 +137,13 @@ class MoXI(Explainer):
     def stop_rule(self, target: int) -> StopRule:
         return success_rule(target, self.tau) if self.mode == "insertion" else failure_rule(target)
 
-    def run(self, game: PatchGame) -> GreedyResult:
-        """The order and the score after every step, for the game's target."""
+    def run(self, game: PatchGame, progress: bool = False) -> GreedyResult:
+        """The order and the score after every step, for the game's target (``progress``: a bar of the
+        greedy steps, at most one per patch, on stderr)."""
         rule = self.stop_rule(game.target)
         if self.interactions:
-            return greedy(game, self.mode, rule, self.full_order)
+            with progress_bar(progress, game.num_players, f"{self.name} {self.mode}", "step") as update:
+                return greedy(game, self.mode, rule, self.full_order, progress=update)
         single = single_patch_scores(game, self.mode)
         order = torch.argsort(single, descending=self.mode == "insertion", stable=True)
         result = scan_order(game, order, self.mode, rule, self.full_order)
@@ -163,7 +166,7 @@ class MoXI(Explainer):
                                       "interactions: use method moxi, not moxi-minus")
                 result, highlighted = discriminative_deletion(game, predicted, self.target_term, self.full_order)
             else:
-                result = self.run(game)
+                result = self.run(game, progress=run.progress)
                 highlighted = (0, result.stop if result.stop is not None else len(result.order))
         return self._explanation(clf, image, target, prob, result, highlighted, game.grid, meter)
 

@@ -39,6 +39,7 @@ from ..explanation import Explanation
 from ..models import Classifier
 from ..parts import PatchGame, PatchGrid
 from .base import CostMeter, Explainer, RunControl, resolve_target, single_image
+from .progress import progress_bar
 
 Sampling = Literal["plain", "antithetic", "stratified", "permutation", "permutation-antithetic"]
 ValueFn = Callable[[torch.Tensor], torch.Tensor]
@@ -78,7 +79,8 @@ def random_contexts(n: int, size: int, generator: torch.Generator) -> torch.Tens
 
 
 def shapley_rounds(value: ValueFn, n: int, rounds: int, sampling: Sampling = "plain", seed: int = 0,
-                   device: torch.device | str = "cpu") -> torch.Tensor:
+                   device: torch.device | str = "cpu",
+                   progress: Callable[[int], object] | None = None) -> torch.Tensor:
     """Per-round marginal contributions ``(rounds, n)``; their mean over rounds estimates the Shapley values.
 
     ``value`` maps ``(B,n)`` keep-masks to ``(B,)`` scores (e.g. :meth:`PatchGame.value`).
@@ -89,7 +91,8 @@ def shapley_rounds(value: ValueFn, n: int, rounds: int, sampling: Sampling = "pl
         raise MethodError(f"Shapley sampling needs at least one round; got {rounds}")
     generator = torch.Generator().manual_seed(int(seed))
     if sampling in PERMUTATION_SAMPLINGS:
-        return _permutation_rounds(value, n, rounds, sampling == "permutation-antithetic", generator, device)
+        return _permutation_rounds(value, n, rounds, sampling == "permutation-antithetic", generator, device,
+                                   progress)
     sizes = round_sizes(n, rounds, sampling, generator)
     eye = torch.eye(n, dtype=torch.bool)
     out = torch.empty(rounds, n)
@@ -102,6 +105,8 @@ def shapley_rounds(value: ValueFn, n: int, rounds: int, sampling: Sampling = "pl
         both = torch.cat([context | eye, context]).to(device)
         v = value(both).float().cpu()
         out[r] = v[:n] - v[n:]
+        if progress is not None:
+            progress(1)
     return out
 
 
@@ -115,7 +120,8 @@ def random_orderings(n: int, rounds: int, antithetic: bool, generator: torch.Gen
 
 
 def _permutation_rounds(value: ValueFn, n: int, rounds: int, antithetic: bool, generator: torch.Generator,
-                        device: torch.device | str) -> torch.Tensor:
+                        device: torch.device | str,
+                        progress: Callable[[int], object] | None = None) -> torch.Tensor:
     """Contributions ``(rounds, n)`` from the prefixes of random orderings (``permutation`` sampling)."""
     orders = random_orderings(n, rounds, antithetic, generator)
     out = torch.empty(rounds, n)
@@ -127,6 +133,8 @@ def _permutation_rounds(value: ValueFn, n: int, rounds: int, antithetic: bool, g
         v = value(prefixes.reshape(-1, n).to(device)).float().cpu().reshape(block.shape[0], n + 1)
         gains = v[:, 1:] - v[:, :-1]  # gains[r, j] = contribution of the player at position j
         out[start:start + block.shape[0]] = gains.gather(1, ranks)
+        if progress is not None:
+            progress(block.shape[0])
     return out
 
 
@@ -182,10 +190,11 @@ class ShapleySampling(Explainer):
         grid = PatchGrid.for_classifier(clf, self.patch_size)
         return PatchGame(clf, image, target, score=self.score, absence=self.absence, grid=grid)
 
-    def values(self, game: PatchGame) -> torch.Tensor:
-        """Per-round contributions ``(rounds, N)`` on ``game``."""
-        return shapley_rounds(game.value, game.num_players, self.rounds, self.sampling, self.seed,
-                              game.clf.device)
+    def values(self, game: PatchGame, progress: bool = False) -> torch.Tensor:
+        """Per-round contributions ``(rounds, N)`` on ``game`` (``progress``: a bar of the rounds on stderr)."""
+        with progress_bar(progress, self.rounds, f"{self.name} {self.sampling}", "round") as update:
+            return shapley_rounds(game.value, game.num_players, self.rounds, self.sampling, self.seed,
+                                  game.clf.device, progress=update)
 
     def explain_one(self, clf: Classifier, image: torch.Tensor, target: int | str | None = None,
                     run: RunControl = RunControl()) -> Explanation:
@@ -194,7 +203,7 @@ class ShapleySampling(Explainer):
         with meter.measure():
             target, prob = resolve_target(clf, clf.logits(image[None]), target)
             game = self.game(clf, image, target)
-            phi = self.values(game).mean(0)
+            phi = self.values(game, progress=run.progress).mean(0)
         grid = game.grid
         order = torch.argsort(phi, descending=True, stable=True)
         return Explanation(

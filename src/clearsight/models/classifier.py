@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -236,7 +237,7 @@ class Classifier:
     def check_target(self, target: int | str) -> int:
         """Turn a class index or name into a valid index, or raise :class:`TargetError`."""
         if isinstance(target, str):
-            if target.strip().lstrip("-").isdigit():
+            if re.fullmatch(r"-?[0-9]+", target.strip()):  # ASCII digits: "²".isdigit() holds, int("²") fails
                 target = int(target)
             else:
                 lowered = target.strip().lower().replace("_", " ")

@@ -27,24 +27,34 @@ BUILTIN = {
 EXAMPLES = {
     "timm:deit_tiny_patch16_224": "DeiT-Tiny ViT (TokenClassifier: MoXI token dropping, rollout)",
     "torchvision:mobilenet_v2": "MobileNetV2 CNN",
-    "hf:google/vit-base-patch16-224": "Hugging Face ViT (needs the 'hf' extra: pip install clearsight[hf])",
+    "hf:google/vit-base-patch16-224": "Hugging Face ViT (needs the 'hf' extra: pip install -e '.[hf]')",
 }
 
 
 def _load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
+    if path.is_dir():
+        raise ModelError(f"weights {path} is a folder; give the state_dict file saved with torch.save")
     if not path.is_file():
         raise ModelError(f"weights file not found: {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # unpickling errors come in many types
-        raise ModelError(f"cannot load weights from {path} (a state_dict saved with torch.save?): {err}") from None
+    except PermissionError:
+        raise ModelError(f"cannot read weights file {path}: permission denied") from None
+    except Exception as err:  # unpickling errors come in many types, with pages of advice that does not apply
+        raise ModelError(f"cannot load weights from {path}: not a state_dict of tensors saved with torch.save "
+                         f"({type(err).__name__}); clearsight loads tensors only, never other pickled objects"
+                         ) from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]
     if not isinstance(state, dict):
         raise ModelError(f"{path} does not hold a state_dict (got {type(state).__name__})")
+    wrong = next((k for k, v in state.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)), None)
+    if wrong is not None or not state:
+        what = "is empty" if not state else f"maps {wrong!r} to {type(state[wrong]).__name__}"
+        raise ModelError(f"{path} is no state_dict: it {what}; a state_dict maps parameter names to tensors")
     return state
 
 
@@ -143,7 +153,7 @@ def _huggingface(model_id: str, weights: str | Path | None) -> tuple[nn.Module, 
     try:
         from transformers import AutoConfig, AutoModelForImageClassification
     except ImportError:
-        raise ModelError("hf: models need transformers: pip install 'clearsight[hf]'") from None
+        raise ModelError("hf: models need transformers: pip install -e '.[hf]'") from None
     source = str(weights) if weights is not None else model_id
     try:
         if weights is not None and Path(weights).is_file():

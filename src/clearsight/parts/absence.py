@@ -19,6 +19,7 @@ chunking, scoring and pass counting.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import ClassVar
@@ -354,4 +355,7 @@ def _fill_value(arg: str) -> str | float | tuple[float, ...]:
         values = tuple(float(v) for v in arg.split(","))
     except ValueError:
         raise MethodError(f"fill takes mean, black, blur, a grey level or R,G,B; got {arg!r}") from None
+    if len(values) not in (1, 3) or not all(math.isfinite(v) and 0 <= v <= 1 for v in values):
+        raise MethodError(f"a fill value is one grey level or R,G,B, each between 0 and 1 (pixels are in [0,1]); "
+                          f"got {arg!r}")
     return values[0] if len(values) == 1 else values
