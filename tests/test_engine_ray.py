@@ -165,7 +165,7 @@ def test_importing_the_engine_does_not_import_ray():
 
 def test_without_ray_the_engine_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
-    with pytest.raises(ClearsightError, match=r"pip install 'clearsight\[ray\]'"):
+    with pytest.raises(ClearsightError, match=r"pip install -e '\.\[ray\]'"):
         RayEngine()
 
 
