@@ -31,7 +31,7 @@ def images(n: int, seed: int = 0) -> list[torch.Tensor]:
 def test_capabilities_are_declared_on_the_classes():
     assert methods_that("gives_order") == ["moxi", "moxi-minus"]
     assert methods_that("patch_game") == ["moxi", "moxi-minus", "shapley"]
-    assert methods_that("rde") == ["cartoonx", "pixel-rde"]
+    assert methods_that("rde") == ["cartoonx", "pixel-rde", "waveletx", "shearletx"]
     assert methods_that("needs_token_model") == ["rollout"]
     assert can(MoXI(interactions=False), "modes") == ("insertion", "deletion") and can("gradcam", "modes") == ()
     with pytest.raises(KeyError):
