@@ -151,7 +151,7 @@ def explain(model: ModelLike, images: ImageLike | Sequence[ImageLike], method: A
             target: int | str | None | Sequence[int | str | None] = None, *,
             preprocessing: Preprocessing | dict | None = None, normalized: bool = False,
             weights: str | os.PathLike | None = None, device: str | None = None, precision: Precision = "fp32",
-            class_names: Sequence[str] | None = None, progress: bool = False,
+            class_names: Sequence[str] | None = None, progress: bool = True,
             checkpoint_dir: str | Path | None = None, threads: int | str | None = "auto",
             **options: Any) -> Explanation | list[Explanation]:
     """Explain what ``model`` looks at in ``images``.
@@ -168,8 +168,9 @@ def explain(model: ModelLike, images: ImageLike | Sequence[ImageLike], method: A
             ``moxi-minus``, ``shapley``), a method class (``clearsight.GradCAM``) or a method object
             (``clearsight.GradCAM(eigen_smooth=True)``).
         target: the class to explain (index or name; default: the prediction), or one per image.
-        progress, checkpoint_dir: run control of long methods (a progress bar; where CartoonX and Pixel
-            RDE keep resumable state); they never change the result.
+        progress, checkpoint_dir: run control of long methods: a progress bar on stderr for MoXI, Shapley,
+            CartoonX and Pixel RDE (on by default; ``progress=False`` silences it) and where CartoonX and Pixel
+            RDE keep resumable state; they never change the result.
         threads: torch threads for this call: a number, ``"auto"`` (the cores idle now, so that a busy
             machine does not make the run collapse; see :mod:`clearsight.threads`) or None (torch's own
             setting). Restored when the call returns.
