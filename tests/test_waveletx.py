@@ -172,7 +172,7 @@ def test_cli_explain_waveletx_and_evaluate_scores(tmp_path, photo_paths, one_pho
                  "--samples", "2", "--out", str(tmp_path / "x"), *common]) == 0
     from clearsight.explanation import Explanation
 
-    e = Explanation.load(tmp_path / "x" / f"{photo_paths[3].stem}_waveletx")
+    e = Explanation.load(tmp_path / "x" / f"{photo_paths[3].stem}_waveletx_mobilenet_v2")  # PHOTO_METHOD_MODEL
     assert e.settings["spatial_lambda"] == 5.0 and e.settings["lambda_k"] == 2.0 and len(e.history["spatial"]) == 2
     out = tmp_path / "scores"
     assert main(["evaluate", "--images", str(one_photo_folder), "--curve", "scores",
