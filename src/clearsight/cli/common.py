@@ -205,21 +205,12 @@ def writable_folder(folder: str | os.PathLike, flag: str = "--out") -> Path:
 
 
 def regular_file(path: str | os.PathLike, what: str) -> Path:
-    """``path`` when it is a regular file that can be read; one line naming the problem otherwise. Named pipes
-    and devices are refused before anything opens them (opening a FIFO waits for a writer: a hang)."""
-    import stat
+    """``path`` when it is a regular file that can be read; one line naming the problem otherwise. The type
+    checks (named pipes and devices refused before anything opens them) are :func:`clearsight.io.check_image_file`'s;
+    this adds the read permission, which the CLI checks before the model loads."""
+    from ..io import check_image_file
 
-    path = Path(path)
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise ClearsightError(f"{what} not found: {path}") from None
-    except OSError as err:
-        raise ClearsightError(f"cannot read {what} {path}: {err.strerror or err}") from None
-    if stat.S_ISDIR(mode):
-        raise ClearsightError(f"{what} {path} is a folder, not a file")
-    if not stat.S_ISREG(mode):
-        raise ClearsightError(f"{what} {path} is not a regular file (a named pipe or device?)")
+    path = check_image_file(path, what)
     if not os.access(path, os.R_OK):
         raise ClearsightError(f"cannot read {what} {path}: permission denied")
     return path
