@@ -145,3 +145,30 @@ def test_a_model_spec_is_loaded_by_the_work_itself_with_the_same_curves(effnet, 
     # the same units from the loaded model and the local engine: found in the store, nothing recomputed
     again = evaluate_curves(effnet, [image], [None], ["gradcam"], "deletion", names=["a"], store=tmp_path)
     assert again.seconds == shipped.seconds
+
+
+class CountingBar:
+    """A progress callback that is also told how many calls to expect (``clearsight reproduce``'s bar)."""
+
+    def __init__(self) -> None:
+        self.expected = 0
+        self.calls: list[str] = []
+
+    def __call__(self, label: str) -> None:
+        self.calls.append(label)
+
+    def expect(self, units: int) -> None:
+        self.expected += units
+
+
+def test_a_progress_bar_is_told_its_total_before_the_units_run(tiny_vit, tmp_path):
+    pics = images(3, seed=5)
+    labels = [None, None, (int(tiny_vit.logits(pics[2][None]).argmax()) + 1) % 10]  # the third is misclassified
+    bar = CountingBar()
+    evaluate_curves(tiny_vit, pics, labels, ["moxi-minus", "gradcam"], "insertion", names=["a", "b", "c"],
+                    progress=bar, store=tmp_path)
+    assert bar.expected == len(bar.calls) == 6  # 2 images x 2 methods, and the skipped one's 2 ticks
+    bar = CountingBar()
+    evaluate_curves(tiny_vit, pics, labels, ["moxi-minus", "gradcam"], "insertion", names=["a", "b", "c"],
+                    progress=bar, store=tmp_path)  # all stored: the same count, nothing computed
+    assert bar.expected == len(bar.calls) == 6

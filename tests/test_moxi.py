@@ -175,6 +175,112 @@ def test_class_discriminative_deletion(tiny_vit):
         build_explainer("moxi-minus", {"mode": "deletion"}).explain(tiny_vit, image, target)
 
 
+def assert_same_explanations(batch, alone):
+    for b, a in zip(batch, alone, strict=True):
+        np.testing.assert_array_equal(b.order, a.order)
+        np.testing.assert_array_equal(b.order_scores, a.order_scores)  # the same numbers, not just the same order
+        assert b.settings["stop_step"] == a.settings["stop_step"] and b.target == a.target
+        assert b.cost["passes"] == a.cost["passes"]
+
+
+@pytest.mark.parametrize("model,options", [
+    ("tiny_vit", {"mode": "insertion", "full_order": True}),
+    ("tiny_vit", {"mode": "deletion"}),
+    ("tiny_vit", {"mode": "deletion", "interactions": False, "full_order": True}),
+    ("tiny_cnn", {"mode": "insertion", "patch_size": 8}),
+])
+def test_a_batch_shares_passes_and_gives_each_photo_its_own_explanation(request, model, options):
+    clf = request.getfixturevalue(model)
+    images = [tiny_image(s) for s in (11, 12, 13)]
+    explainer = MoXI(**options)
+    shared = []
+    real = type(PatchGame(clf, images[0], 0).bound).logits_across.__func__
+
+    def spy(cls, bounds, keep, owner):
+        shared.append(len(torch.unique(owner)))
+        return real(cls, bounds, keep, owner)
+
+    import unittest.mock as mock
+    with mock.patch.object(type(PatchGame(clf, images[0], 0).bound), "logits_across", classmethod(spy)):
+        batch = explainer.explain(clf, torch.stack(images))
+    assert max(shared) == 3  # rows of all three photos went through one pass
+    assert_same_explanations(batch, [explainer.explain(clf, image) for image in images])
+
+
+def test_a_batch_with_a_class_discriminative_deletion_explains_it_on_its_own(tiny_vit):
+    images = [tiny_image(14), tiny_image(15)]
+    second = int(tiny_vit.logits(images[1][None]).softmax(1)[0].argsort()[-2])
+    explainer = MoXI(mode="deletion")
+    batch = explainer.explain(tiny_vit, images, [None, second])
+    assert "phase" in batch[1].arrays and "phase" not in batch[0].arrays
+    assert_same_explanations(batch, [explainer.explain(tiny_vit, images[0]),
+                                     explainer.explain(tiny_vit, images[1], second)])
+
+
+@pytest.mark.slow
+def test_a_batch_of_photos_on_deit_equals_each_photo_alone(deit, photo_paths):
+    images = [deit.prepare(p) for p in photo_paths[:2]]
+    explainer = MoXI(mode="insertion", patch_size=32)  # 7x7 patches: the photos' own stop points, quickly
+    assert_same_explanations(explainer.explain(deit, images), [explainer.explain(deit, i) for i in images])
+
+
+@pytest.mark.parametrize("mode", ["insertion", "deletion"])
+def test_bf16_screened_steps_give_the_fp32_order(tiny_vit, mode):
+    image = tiny_image(16)
+    plain = MoXI(mode=mode, full_order=True).explain(tiny_vit, image)
+    screened = MoXI(mode=mode, full_order=True, screen="bf16").explain(tiny_vit, image)
+    np.testing.assert_array_equal(screened.order, plain.order)
+    # fp32 values of the picks (a smaller batch rounds a few of them 1 ulp differently)
+    np.testing.assert_allclose(screened.order_scores, plain.order_scores, rtol=0, atol=1e-5)
+    record = screened.settings["screening"]
+    assert 0 < record["screen_rescored"] <= 1 and record["screen_bound"] > 0
+    assert "screening" not in plain.settings
+
+
+def test_a_failed_bound_check_falls_back_to_fp32_for_that_step(tiny_vit):
+    from clearsight.methods.greedy import Screening, greedy_together
+
+    image = tiny_image(17)
+    target = int(tiny_vit.logits(image[None]).argmax())
+    game = PatchGame(tiny_vit, image, target)
+    first = game.value(torch.eye(16, dtype=torch.bool))
+    # a "cheap" score that ranks the candidates backwards: its best is the fp32 worst. With the bound set to the
+    # first step's spread every candidate is re-scored, and their errors spread twice as wide: the check fails
+    cheap = PatchGame(tiny_vit, image, target, score=lambda logits, t: -log_odds(logits, t))
+    screen = Screening(cheap, bound=float(first.max() - first.min()))
+    screened = greedy_together([game], "insertion", [None], max_steps=1, screens=[screen])[0]
+    assert screen.fallbacks == 1 and screen.rescored == 16
+    assert screened.order.tolist() == [int(first.argmax())]  # the fp32 pick, not the cheap one
+
+
+def test_screening_is_refused_where_it_cannot_run(tiny_cnn):
+    with pytest.raises(MethodError, match="timm"):
+        MoXI(screen="bf16", patch_size=8).explain(tiny_cnn, tiny_image(18))
+    with pytest.raises(MethodError, match="moxi-minus"):
+        MoXI(interactions=False, screen="bf16")
+    with pytest.raises(MethodError, match="screen must be"):
+        MoXI(screen="fp8")
+    assert "screening" not in MoXI(patch_size=8).explain(tiny_cnn, tiny_image(18)).settings  # off by default
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode,steps", [("insertion", 6), ("deletion", 2)])
+def test_bf16_screened_steps_give_the_fp32_order_on_deit(deit, photo_paths, mode, steps):
+    from clearsight.methods.greedy import Screening, calibrate_bound, greedy_together
+    from clearsight.parts import PatchGrid, TokenDrop
+
+    image = deit.prepare(photo_paths[0])
+    target = int(deit.logits(image[None]).argmax())
+    grid = PatchGrid.for_classifier(deit, 32)  # 7x7 players of 4 tokens: bf16 is emulated on most CI CPUs
+    game = PatchGame(deit, image, target, grid=grid)
+    cheap = PatchGame(deit, image, target, absence=TokenDrop(precision="bf16"), grid=grid)
+    screen = Screening(cheap, calibrate_bound(game, cheap, mode))
+    screened = greedy_together([game], mode, [None], max_steps=steps, screens=[screen])[0]
+    plain = greedy(PatchGame(deit, image, target, grid=grid), mode, max_steps=steps)
+    assert screened.order.tolist() == plain.order.tolist()
+    assert screen.rescored <= screen.candidates and screen.fallbacks == 0
+
+
 def test_bad_options_are_refused():
     with pytest.raises(MethodError):
         MoXI(mode="sideways")

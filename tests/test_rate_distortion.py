@@ -101,11 +101,18 @@ def test_an_interrupted_evaluation_resumes_and_other_settings_recompute(tiny_cnn
     fresh = evaluate_rate_distortion(tiny_cnn, pics, [None, None], methods, "keep", names=names, points=11,
                                      store=tmp_path)
     computed = []
-    real = rd.method_curve
-    monkeypatch.setattr(rd, "method_curve", lambda m, *a, **k: computed.append(m) or real(m, *a, **k))
+    real = rd.method_curves
+    monkeypatch.setattr(rd, "method_curves", lambda m, *a, **k: computed.append(m) or real(m, *a, **k))
     again = evaluate_rate_distortion(tiny_cnn, pics, [None, None], methods, "keep", names=names, points=11,
                                      store=tmp_path)
+    # the other figure comes from the same stored units (one explanation per image and method)
+    other = evaluate_rate_distortion(tiny_cnn, pics, [None, None], methods, "randomize", names=names, points=11,
+                                     store=tmp_path)
     assert computed == []
+    direct = evaluate_rate_distortion(tiny_cnn, pics, [None, None], methods, "randomize", names=names, points=11)
+    for m in methods:
+        np.testing.assert_array_equal(other.mean(m), direct.mean(m))
+    computed.clear()
     for m in methods:
         np.testing.assert_array_equal(again.mean(m), fresh.mean(m))
     evaluate_rate_distortion(tiny_cnn, pics, [None, None], ["random-pixel"], "keep", names=names, points=11,

@@ -76,6 +76,10 @@ def test_each_experiment_writes_its_figure_summary_and_claim_rows(runs, paper, e
     assert rows, f"no claim rows for {experiment}"
     measured = [r for r in rows if "not measured" not in r]
     assert measured, f"every claim of {experiment} is 'not measured':\n{section}"
+    if (paper, experiment) == ("moxi", "runtime"):  # 2 permutation rounds of 4 players: 10 passes and a clean one
+        ratio = summary["seconds"]["shapley"][0] / summary["seconds"]["shapley-measured"][0]
+        assert 200 * 2 * 4 / 11 - 1e-6 <= ratio <= 200 * 2 * 4 / 10 + 1e-6  # scaled to the paper's 200 plain rounds
+        assert any("scaled" in d for d in summary["deviations"])
 
 
 def test_a_second_run_computes_nothing_and_tables_regenerate_from_summaries(runs):
@@ -98,3 +102,20 @@ def test_bad_flags_fail_before_any_model_loads(tmp_path, capsys):
                  "--out", str(tmp_path)]) == 2
     assert "--address names a Ray cluster" in capsys.readouterr().err
     assert not (tmp_path / "units").exists()
+
+
+def test_an_unusable_out_or_device_fails_in_one_line_before_the_model_loads(tmp_path, capsys, monkeypatch):
+    import clearsight.models as models
+
+    monkeypatch.setattr(models, "load_model", lambda *a, **k: pytest.fail("the model loaded before the check"))
+    not_a_folder = tmp_path / "file.txt"
+    not_a_folder.write_text("x")
+    assert main(["reproduce", "moxi", "--only", "runtime", "--images", str(SAMPLES), *DEIT_CLI,
+                 "--out", str(not_a_folder)]) == 2
+    err = capsys.readouterr().err
+    assert "file.txt" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert main(["reproduce", "moxi", "--only", "runtime", "--images", str(SAMPLES), *DEIT_CLI,
+                 "--device", "cuda:7", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "cuda" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()

@@ -37,7 +37,7 @@ METHOD_OPTIONS = [
     "preset", "head_fusion", "discard_ratio",  # rollout (preset also names other methods' presets)
     "steps", "lambda_k", "init", "samples", "lr", "render", "foreground_mask",  # CartoonX / Pixel RDE
     "spatial_lambda",  # WaveletX / ShearletX
-    "mode", "tau", "full_order", "score", "absence", "patch_size", "rounds", "sampling",  # MoXI / Shapley
+    "mode", "tau", "full_order", "screen", "score", "absence", "patch_size", "rounds", "sampling",  # MoXI / Shapley
 ]
 
 

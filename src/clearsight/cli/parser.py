@@ -76,6 +76,10 @@ def _add_method_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tau", type=number(0, 1), help="moxi/moxi-minus insertion: also require this target probability")
     g.add_argument("--full-order", action="store_true", default=None,
                    help="moxi/moxi-minus: order all patches instead of stopping at the first success/failure")
+    g.add_argument("--screen", choices=["none", "bf16"],
+                   help="moxi on a timm ViT: bf16 scores each greedy step in bf16 first and re-scores in fp32 only "
+                        "the candidates that could be best (the same order; less fp32 work only where bf16 is "
+                        "native and candidates are far apart). Default none")
 
 
 def _add_patch_game_args(g) -> None:

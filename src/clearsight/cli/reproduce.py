@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from ..errors import MethodError
-from .common import model_spec, seed_everything, split_names
+from .common import check_device, model_spec, seed_everything, split_names, writable_folder
 
 
 def make_engine(name: str, address: str | None, workers: int | None):
@@ -29,6 +29,22 @@ def make_engine(name: str, address: str | None, workers: int | None):
 
         return RayEngine(address=address, workers=workers)
     raise MethodError(f"unknown engine {name!r}; choose local or ray")
+
+
+class UnitBar:
+    """The run's progress: one tick per unit, the total growing as each experiment plans its units (the
+    evaluation driver calls :meth:`expect`), so the bar reads "done/planned so far" rather than a bare count."""
+
+    def __init__(self, bar) -> None:
+        self.bar = bar
+
+    def __call__(self, label: str) -> None:
+        self.bar.set_postfix_str(str(label)[:40])
+        self.bar.update()
+
+    def expect(self, units: int) -> None:
+        self.bar.total = (self.bar.total or 0) + int(units)
+        self.bar.refresh()
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
@@ -48,10 +64,12 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     if args.shapley_rounds < 1:
         raise MethodError(f"--shapley-rounds must be at least 1; got {args.shapley_rounds}")
     out = Path(args.out)
+    writable_folder(out)  # before the model loads: not a traceback after an hour of units
     if args.tables_only:
         path = write_results(out, args.paper)
         print(f"claims table (from the stored summaries): {path}")
         return 0
+    check_device(args.device)
     engine = make_engine(args.engine, args.address, args.workers)
     seed_everything(args.seed)
     paths = list_images(args.images)[: args.limit]
@@ -67,7 +85,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                                 "set_sum_epochs": args.set_sum_epochs, "set_sum_test": args.set_sum_test})
     run.labels = read_labels(args.labels, run.clf) if args.labels else {}
     with tqdm(desc=f"reproduce {args.paper}", unit="unit", file=sys.stderr) as bar:
-        run.progress = lambda label: (bar.set_postfix_str(str(label)[:40]), bar.update())
+        run.progress = UnitBar(bar)
 
         def done(experiment: str, summary: dict) -> None:
             bar.write(f"{experiment}: {summary.get('images', 0)} images; "

@@ -1,6 +1,6 @@
 """The unit of work of every evaluation and reproduction, and the store that keeps finished units.
 
-A :class:`Unit` names everything its result depends on: the experiment (``insertion``, ``rd-keep``, ...),
+A :class:`Unit` names everything its result depends on: the experiment (``insertion``, ``rate-distortion``, ...),
 the image (a unique name), the method (``moxi``, ``cartoonx-lambda4``, ...) and ``settings`` (model and weights
 digest, image pixels digest, target, the method's options, the curve's parameters). Its :meth:`Unit.key` is a
 digest of all four, so a unit with any other setting is another unit with another file: two different results

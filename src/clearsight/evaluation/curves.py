@@ -256,15 +256,9 @@ def evaluate_curves(clf, images: Sequence[torch.Tensor], labels: Sequence[int | 
     # absence and grid depend on the model, known once loaded: they join the units' settings before any is planned
     run.parameters.update(absence=absence.describe(), score=score, grid=list(grid.shape))
     kept, results.skipped = run.classified()
-    planned = []
-    for name, image, target in kept:
-        results.images.append(name)
-        results.labels.append(target)
-        for m in resolved:
-            source = m.source(name, target)
-            options = {"method": source, "method_options": m.options, "curve": curve, "score": score,
-                       "absence": absence, "grid": grid}
-            planned.append(run.plan(name, image, target, m.label, m.settings(source), curve_unit, options))
+    results.images, results.labels = [name for name, _, _ in kept], [target for _, _, target in kept]
+    planned = run.plan_methods(kept, resolved, curve_unit,
+                               {"curve": curve, "score": score, "absence": absence, "grid": grid})
     if kept:
         results.settings.setdefault("steps", grid.size)
     finished = run.run(planned, results.skipped, labels_out, progress)

@@ -107,7 +107,7 @@ class Evaluation:
     engine and store they run on.
 
     ``model`` is a loaded classifier or a :class:`ModelSpec`; ``experiment`` names the experiment in every
-    unit (``insertion``, ``rd-keep``, ``lambda-sweep``, ...) and ``parameters`` are the experiment's own
+    unit (``insertion``, ``rate-distortion``, ``lambda-sweep``, ...) and ``parameters`` are the experiment's own
     settings, part of every unit's settings (those that depend on the loaded model may be added to it before
     the first unit is planned).
     """
@@ -160,13 +160,31 @@ class Evaluation:
         return Planned(self.unit(name, image, target, method, settings),
                        Task(compute, image.detach().cpu(), int(target), options), label or method)
 
+    def plan_methods(self, kept: Sequence[tuple[str, torch.Tensor, int]], methods: Sequence[Any], compute: Compute,
+                     extra: dict[str, Any]) -> list[Planned]:
+        """One unit per (kept image, method) of :func:`~clearsight.evaluation.sources.resolve_methods`' output:
+        the method's source for that image (name, explainer or saved explanation) with its options and the
+        evaluation's ``extra`` options, keyed by the method's settings for that source."""
+        planned = []
+        for name, image, target in kept:
+            for m in methods:
+                source = m.source(name, target)
+                options = {"method": source, "method_options": m.options, **extra}
+                planned.append(self.plan(name, image, target, m.label, m.settings(source), compute, options))
+        return planned
+
     def run(self, planned: Sequence[Planned], skipped: Sequence[str] = (), labels_per_image: Sequence[str] = (),
             progress: Progress | None = None) -> dict[Unit, dict[str, np.ndarray]]:
         """Every planned unit's arrays (stored ones loaded, others computed on the engine and stored).
 
         ``progress(label)`` is called once per unit, and once per label in ``labels_per_image`` for each
-        skipped image, so that a progress bar sized images x units still ends full.
+        skipped image, so that a progress bar sized images x units still ends full. A ``progress`` with an
+        ``expect(n)`` method is told first how many calls this run will make (a bar over several evaluations,
+        such as ``clearsight reproduce``'s, grows its total as each one is planned).
         """
+        expect = getattr(progress, "expect", None)
+        if expect is not None:
+            expect(len(planned) + len(skipped) * len(labels_per_image))
         if progress:
             for _ in skipped:
                 for label in labels_per_image:

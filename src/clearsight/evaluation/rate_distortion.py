@@ -17,8 +17,9 @@ softmax vectors of the clean and the modified image (not squared, not target-onl
 
 Over a set of images the curves are averaged (mean and std); :meth:`DistortionResults.normalized` applies
 the reproduction's normalisation for its ViT figure. Explanations take minutes per image for CartoonX, so
-each (image, method) curve is a unit of :mod:`clearsight.evaluation.driver`: with a ``store`` folder each
-finished one is kept and an interrupted run resumes.
+each (image, method) is a unit of :mod:`clearsight.evaluation.driver` that holds both figures' curves of one
+explanation: with a ``store`` folder each finished one is kept, an interrupted run resumes, and the second
+figure reads what the first computed.
 """
 
 from __future__ import annotations
@@ -154,11 +155,13 @@ def distortion_curve(clf, image: torch.Tensor, representation: Representation, o
     return (curve / int(draws)).astype(np.float32)
 
 
-def method_curve(method: str | Explainer | Explanation, clf, image: torch.Tensor, target: int,
-                 figure: Figure = "keep", options: dict[str, Any] | None = None, points: int = POINTS, seed: int = 0,
-                 draws: int = 1) -> np.ndarray:
-    """The rate-distortion curve of ``method``'s explanation of ``image`` (or of a random baseline):
-    ``method`` is a name (made with ``options``), an explainer, or an explanation already made."""
+def method_curves(method: str | Explainer | Explanation, clf, image: torch.Tensor, target: int,
+                  figures: Sequence[Figure] = FIGURES, options: dict[str, Any] | None = None, points: int = POINTS,
+                  seed: int = 0, draws: int = 1) -> dict[str, np.ndarray]:
+    """The rate-distortion curve of each of ``figures`` for ``method``'s explanation of ``image`` (or for a
+    random baseline), from one explanation: ``method`` is a name (made with ``options``), an explainer, or an
+    explanation already made. Both figures rank the same explanation, so computing it once halves the cost
+    of a CartoonX curve pair (the explanation takes minutes, a curve seconds)."""
     size = tuple(image.shape[-2:])
     if isinstance(method, str) and method in RANDOM_METHODS:
         representation: Representation = (WaveletRepresentation() if RANDOM_METHODS[method] == "wavelet"
@@ -177,7 +180,15 @@ def method_curve(method: str | Explainer | Explanation, clf, image: torch.Tensor
         else:
             explanation = method.explain(clf, image, target)
         representation, order = explanation_ranking(explanation, size, seed)
-    return distortion_curve(clf, image, representation, order, figure, points, seed, draws)
+    return {figure: distortion_curve(clf, image, representation, order, figure, points, seed, draws)
+            for figure in figures}
+
+
+def method_curve(method: str | Explainer | Explanation, clf, image: torch.Tensor, target: int,
+                 figure: Figure = "keep", options: dict[str, Any] | None = None, points: int = POINTS, seed: int = 0,
+                 draws: int = 1) -> np.ndarray:
+    """The rate-distortion curve of one ``figure`` (see :func:`method_curves`)."""
+    return method_curves(method, clf, image, target, (check_figure(figure),), options, points, seed, draws)[figure]
 
 
 @dataclass
@@ -291,35 +302,30 @@ def evaluate_rate_distortion(clf, images: Sequence[torch.Tensor], labels: Sequen
     ``methods`` are names (explanation methods, ``random-pixel``, ``random-wavelet``), explainer objects or
     saved explanations (as for :func:`~clearsight.evaluation.curves.evaluate_curves`). With ``store``, finished
     (image, method) curves are kept there and reused (keyed by everything that changes them); images are then
-    told apart by ``names``, which must be unique. ``engine`` runs the units (default: in this process).
+    told apart by ``names``, which must be unique; the stored units hold both figures, so asking for the other
+    figure afterwards explains nothing again. ``engine`` runs the units (default: in this process).
     """
     figure = check_figure(figure)
     resolved = resolve_methods(methods, method_options, builtin=tuple(RANDOM_METHODS))
     labels_out = [m.label for m in resolved]
     parameters = {"metric": "l2 distance of softmax vectors", "points": points, "seed": seed, "draws": draws,
                   "unit": "component"}
-    run = Evaluation(clf, images, labels, names, f"rd-{figure}", parameters, store, engine)
+    # one unit holds both figures' curves of an (image, method): the second figure reuses the first's
+    run = Evaluation(clf, images, labels, names, "rate-distortion", parameters, store, engine)
     results = DistortionResults(figure=figure, settings={"model": run.clf.name, **parameters, "methods": labels_out})
     kept, results.skipped = run.classified()
-    planned = []
-    for name, image, target in kept:
-        results.images.append(name)
-        results.targets.append(target)
-        for m in resolved:
-            source = m.source(name, target)
-            options = {"method": source, "method_options": m.options, "figure": figure, "points": points,
-                       "seed": seed, "draws": draws}
-            planned.append(run.plan(name, image, target, m.label, m.settings(source), rd_unit, options))
+    results.images, results.targets = [name for name, _, _ in kept], [target for _, _, target in kept]
+    planned = run.plan_methods(kept, resolved, rd_unit, {"points": points, "seed": seed, "draws": draws})
     finished = run.run(planned, results.skipped, labels_out, progress)
     for p in planned:
-        results.add(p.label, finished[p.unit]["scores"], float(finished[p.unit]["seconds"]))
+        results.add(p.label, finished[p.unit][figure], float(finished[p.unit]["seconds"]))
     return results
 
 
 def rd_unit(clf, image: torch.Tensor, target: int, options: dict[str, Any]) -> dict[str, np.ndarray]:
-    """One (image, method) rate-distortion curve."""
-    return {"scores": method_curve(options["method"], clf, image, target, options["figure"],
-                                   options["method_options"], options["points"], options["seed"], options["draws"])}
+    """One (image, method): its ``keep`` and ``randomize`` curves, from one explanation."""
+    return method_curves(options["method"], clf, image, target, FIGURES, options["method_options"],
+                         options["points"], options["seed"], options["draws"])
 
 
 def compare_figure(results: Sequence[str | Path], out: str | Path, normalized: bool = False,

@@ -189,14 +189,8 @@ def evaluate_scores(clf, images: Sequence[torch.Tensor], labels: Sequence[int | 
     run = Evaluation(clf, images, labels, names, "scores", parameters, store, engine)
     results = ScoreResults(settings={"model": run.clf.name, **parameters, "methods": labels_out})
     kept, results.skipped = run.classified()
-    planned = []
-    for name, image, target in kept:
-        results.images.append(name)
-        results.targets.append(target)
-        for m in resolved:
-            source = m.source(name, target)
-            options = {"method": source, "method_options": m.options, "representation": representation}
-            planned.append(run.plan(name, image, target, m.label, m.settings(source), scores_unit, options))
+    results.images, results.targets = [name for name, _, _ in kept], [target for _, _, target in kept]
+    planned = run.plan_methods(kept, resolved, scores_unit, {"representation": representation})
     finished = run.run(planned, results.skipped, labels_out, progress)
     for p in planned:
         results.add(p.label, finished[p.unit], float(finished[p.unit]["seconds"]))

@@ -254,6 +254,17 @@ def timm_cls_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return model.forward_head(model.norm(timm_block(model.blocks[-1], x, cls_only=True)[0]))
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), where bf16 pays off; elsewhere torch
+    emulates it and it is slower than fp32."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def bf16_copy(model: nn.Module) -> nn.Module:
     """A bfloat16 copy of ``model`` in eval mode, made once per model (kept while the model lives)."""
     if model not in _BF16_COPIES:

@@ -17,7 +17,7 @@ from .absence import (
     default_absence,
     make_absence,
 )
-from .game import PatchGame
+from .game import PatchGame, evaluate_together
 from .grid import PatchGrid
 from .obfuscation import NoiseModel, l2_distortion, obfuscate
 from .representations import PixelRepresentation, Representation, WaveletRepresentation, representation_from_settings
@@ -25,5 +25,5 @@ from .representations import PixelRepresentation, Representation, WaveletReprese
 __all__ = [
     "DEFAULT_MAX_TOKENS", "Absence", "AttentionMask", "BoundAbsence", "Fill", "NoiseModel", "PatchGame", "PatchGrid",
     "PixelRepresentation", "Replace", "Representation", "TokenDrop", "WaveletRepresentation", "default_absence",
-    "l2_distortion", "make_absence", "obfuscate", "representation_from_settings",
+    "evaluate_together", "l2_distortion", "make_absence", "obfuscate", "representation_from_settings",
 ]

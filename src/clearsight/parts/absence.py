@@ -52,6 +52,26 @@ class BoundAbsence(ABC):
     def chunk_rows(self, kept: int) -> int:
         """How many coalitions of ``kept`` patches one chunk may hold."""
 
+    @classmethod
+    def logits_across(cls, bounds: list[BoundAbsence], keep: torch.Tensor, owner: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B,C)`` for keep-masks ``(B,N)`` of several images: row i belongs to ``bounds[owner[i]]``
+        (all bound to one classifier and grid by the same strategy). This default runs each image's rows on
+        their own; strategies whose rows can share one model pass across images override it."""
+        return logits_per_image(bounds, keep, owner)
+
+
+def logits_per_image(bounds: list[BoundAbsence], keep: torch.Tensor, owner: torch.Tensor) -> torch.Tensor:
+    """:meth:`BoundAbsence.logits_across` without sharing: each image's rows in their own pass."""
+    out: torch.Tensor | None = None
+    for g in torch.unique(owner).tolist():
+        rows = torch.nonzero(owner == g).squeeze(1)
+        logits = bounds[g].logits(keep[rows])
+        if out is None:
+            out = logits.new_empty(keep.shape[0], logits.shape[1])
+        out[rows] = logits
+    assert out is not None, "no coalitions given"
+    return out
+
 
 class Absence(ABC):
     """How absent patches are realised. Subclasses implement :meth:`bind`."""
@@ -88,8 +108,9 @@ class TimmTokenEncoder:
         """Standard timm ``VisionTransformer`` blocks and a CLS-token head."""
         return supports_cls_only(clf.model)
 
-    def __call__(self, tokens: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B,C)`` (float32) for the patch ``tokens`` ``(1,N,D)`` kept at ``index`` ``(B,k)``."""
+    def __call__(self, tokens: torch.Tensor, index: torch.Tensor | None) -> torch.Tensor:
+        """Logits ``(B,C)`` (float32) for the patch ``tokens`` ``(1,N,D)`` kept at ``index`` ``(B,k)`` (None:
+        ``tokens`` is ``(B,k,D)``, every one kept)."""
         return self.clf.forward_tokens(tokens, index, precision=self.precision)
 
 
@@ -149,16 +170,28 @@ class _BoundTokenDrop(BoundAbsence):
         out[:, self.groups.reshape(-1)] = keep.repeat_interleave(self.tokens_per_player, 1)
         return out
 
-    def logits(self, keep: torch.Tensor) -> torch.Tensor:
+    def kept_index(self, keep: torch.Tensor) -> torch.Tensor:
+        """The kept token indices ``(B,k)`` of equal-size keep-masks ``(B,N)``, ascending: a canonical
+        sequence, so a set always gives the same numbers."""
         tokens = self.token_mask(keep.to(self.clf.device))
         k = int(tokens[0].sum())
-        # kept indices in ascending order: a canonical sequence, so a set always gives the same numbers
-        index = torch.argsort((~tokens).to(torch.uint8), dim=1, stable=True)[:, :k]
-        return self.encoder(self.tokens, index)
+        return torch.argsort((~tokens).to(torch.uint8), dim=1, stable=True)[:, :k]
+
+    def logits(self, keep: torch.Tensor) -> torch.Tensor:
+        return self.encoder(self.tokens, self.kept_index(keep))
 
     def chunk_rows(self, kept: int) -> int:
         length = kept * self.tokens_per_player + self.clf.num_prefix_tokens
         return max(1, self.max_tokens // length)
+
+    @classmethod
+    def logits_across(cls, bounds: list[BoundAbsence], keep: torch.Tensor, owner: torch.Tensor) -> torch.Tensor:
+        """One encoder pass over rows of several images: each row gathers its own image's tokens."""
+        first = bounds[0]
+        assert isinstance(first, _BoundTokenDrop)
+        stacked = torch.cat([b.tokens for b in bounds])  # type: ignore[attr-defined]  (G, N_tokens, D)
+        index = first.kept_index(keep) + owner.to(stacked.device)[:, None] * stacked.shape[1]
+        return first.encoder(stacked.flatten(0, 1)[index], None)  # rows gathered here: (B, k, D), all kept
 
 
 # ---------------------------------------------------------------------------------------------- fill
@@ -223,6 +256,17 @@ class _BoundFill(BoundAbsence):
 
     def chunk_rows(self, kept: int) -> int:
         return max(1, self.batch_size)
+
+    @classmethod
+    def logits_across(cls, bounds: list[BoundAbsence], keep: torch.Tensor, owner: torch.Tensor) -> torch.Tensor:
+        """One batch of painted images of several photos."""
+        first = bounds[0]
+        assert isinstance(first, _BoundFill)
+        owner = owner.to(first.image.device)
+        base = torch.stack([b.base for b in bounds])[owner]  # type: ignore[attr-defined]
+        image = torch.stack([b.image for b in bounds])[owner]
+        m = first.grid.pixel_mask(keep).to(image.device, image.dtype)
+        return first.clf(base + m * (image - base))
 
 
 # ------------------------------------------------------------------------------------------- replace
@@ -311,6 +355,10 @@ class _BoundAttentionMask(_BoundTokenDrop):
 
     def logits(self, keep: torch.Tensor) -> torch.Tensor:
         return self.clf.forward_masked(self.image[None], self.token_mask(keep.to(self.clf.device)), self.layer)
+
+    @classmethod
+    def logits_across(cls, bounds: list[BoundAbsence], keep: torch.Tensor, owner: torch.Tensor) -> torch.Tensor:
+        return logits_per_image(bounds, keep, owner)  # every row is a full sequence: nothing to gain
 
     def chunk_rows(self, kept: int) -> int:
         return max(1, self.max_tokens // (self.tokens.shape[1] + self.clf.num_prefix_tokens))

@@ -36,6 +36,16 @@ def _save(fig: Figure, path: str | Path, dpi: int = 120) -> Path:
     return path
 
 
+def _save_image_grid(fig: Figure, axes: np.ndarray, title: str, path: str | Path) -> Path:
+    """A grid of pictures: no ticks on any panel, the title above, written atomically."""
+    for ax in np.ravel(axes):
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
 def save_heatmap_grid(photos: Sequence[Any], heat: Mapping[str, Sequence[np.ndarray]], path: str | Path,
                       title: str = "", row_labels: Sequence[str] | None = None,
                       steps: Mapping[str, Sequence[int]] | None = None) -> Path:
@@ -63,12 +73,7 @@ def save_heatmap_grid(photos: Sequence[Any], heat: Mapping[str, Sequence[np.ndar
                     ax.set_xlabel(f"{n} patch{'' if n == 1 else 'es'}", fontsize=7)
             if r == 0:
                 ax.set_title(method, fontsize=9)
-    for ax in np.ravel(axes):
-        ax.set_xticks([])
-        ax.set_yticks([])
-    if title:
-        fig.suptitle(title, fontsize=10)
-    return _save(fig, path)
+    return _save_image_grid(fig, axes, title, path)
 
 
 def save_qualitative_grid(rows: Sequence[tuple[str, Mapping[str, Any]]], path: str | Path, title: str = "") -> Path:
@@ -86,12 +91,7 @@ def save_qualitative_grid(rows: Sequence[tuple[str, Mapping[str, Any]]], path: s
         for c, label in enumerate(("photo", "CartoonX", "Pixel RDE")):
             if r == 0:
                 axes[r][c].set_title(label, fontsize=9)
-    for ax in np.ravel(axes):
-        ax.set_xticks([])
-        ax.set_yticks([])
-    if title:
-        fig.suptitle(title, fontsize=10)
-    return _save(fig, path)
+    return _save_image_grid(fig, axes, title, path)
 
 
 def save_consistency_figure(summary: Mapping[str, Any], path: str | Path, title: str = "") -> Path:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from ...errors import MethodError
 from ...models import Classifier
+from ...models.token import cpu_has_bf16
 
 
 @dataclass(frozen=True)
@@ -79,16 +80,6 @@ FAST_CNN = replace(FAST, steps=800, lr=0.1, min_steps=740)
 FAST_VIT = replace(FAST, steps=960, min_steps=900)
 
 PRESETS: dict[str, Schedule] = {"paper": PAPER, "fast": FAST}
-
-
-def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), where bf16 autocast pays off."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def resolve_precision(precision: str, clf: Classifier) -> str:
