@@ -11,6 +11,9 @@ What it measures, in one run:
   profiler run) and their GFLOP/s, against that ceiling; plus the step's whole-model rate. When the linear
   layers already run near the ceiling, no fp32 rewrite of the step can be much faster: only fewer FLOPs
   (a lower precision with native support, a GPU) can;
+- the first insertion and deletion step scored in bf16 against fp32, and the share of candidates that a
+  bf16 screening (``MoXI(screen="bf16")``) re-scores in fp32 with its calibrated bound: the best speed-up
+  screening could give here (bf16 is emulated, and slower, on CPUs without AVX512-BF16/AMX);
 - early-stopping MoXI insertion of ``--photos`` photos one by one against one batched ``explain`` (their
   greedy steps share model passes): seconds and the ratio, orders checked equal.
 """
@@ -31,6 +34,7 @@ SHARED = ROOT.parent / "shared"
 
 from clearsight.methods.moxi import MoXI  # noqa: E402
 from clearsight.models import load_model  # noqa: E402
+from clearsight.models.token import cpu_has_bf16  # noqa: E402
 from clearsight.parts import PatchGame  # noqa: E402
 
 #: DeiT-Tiny's linear layers per block: (in, out) of qkv, proj, fc1, fc2
@@ -86,6 +90,26 @@ def deletion_step(clf, image: torch.Tensor, target: int, repeats: int) -> dict[s
             "tokens": float(tokens)}
 
 
+def screening_first_steps(clf, image: torch.Tensor, target: int, repeats: int) -> dict[str, dict[str, float]]:
+    """The first insertion and deletion step scored in bf16 against fp32: seconds of each and the share of
+    candidates a :class:`~clearsight.methods.greedy.Screening` with the calibrated bound re-scores in fp32."""
+    from clearsight.methods.greedy import calibrate_bound, coalition_after
+    from clearsight.parts import TokenDrop
+
+    out = {}
+    for mode in ("insertion", "deletion"):
+        game = PatchGame(clf, image, target)
+        cheap = PatchGame(clf, image, target, absence=TokenDrop(precision="bf16"))
+        rows = coalition_after(torch.eye(game.num_players, dtype=torch.bool), mode)
+        fp32 = best_of(lambda g=game, r=rows: g.value(r), repeats)
+        bf16 = best_of(lambda g=cheap, r=rows: g.value(r), repeats)
+        bound = calibrate_bound(game, cheap, mode)  # type: ignore[arg-type]
+        values = cheap.value(rows)
+        near = values >= values.max() - bound if mode == "insertion" else values <= values.min() + bound
+        out[mode] = {"fp32_s": fp32, "bf16_s": bf16, "bound": bound, "rescored": float(near.float().mean())}
+    return out
+
+
 def batch_vs_alone(clf, photos: list[tuple[torch.Tensor, int]], repeats: int) -> dict[str, float]:
     explainer = MoXI(mode="insertion")
     images = [p for p, _ in photos]
@@ -132,6 +156,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"GEMM ceiling (bare matrix products of the step's shapes): {ceiling:.1f} GFLOP/s")
         print(f"first deletion step: {step['seconds']:.2f} s; linear layers {step['linear_share']:.0%} of it at "
               f"{step['linear_gflops']:.1f} GFLOP/s = {step['linear_gflops'] / ceiling:.0%} of the ceiling")
+        native = "native" if cpu_has_bf16() else "emulated: no AVX512-BF16/AMX here"
+        for mode, r in screening_first_steps(clf, *photos[0], args.repeats).items():
+            print(f"bf16 screening, first {mode} step: fp32 {r['fp32_s']:.2f} s, bf16 {r['bf16_s']:.2f} s ({native}); "
+                  f"bound {r['bound']:.3f}, {r['rescored']:.0%} of the candidates re-scored in fp32 -> at best "
+                  f"x{1 / (r['bf16_s'] / r['fp32_s'] + r['rescored']):.2f} here")
         result = batch_vs_alone(clf, photos, args.repeats)
         print(f"MoXI insertion to success, {len(photos)} photos (median {result['steps']:.0f} steps): one by one "
               f"{result['alone_s']:.2f} s, one batch {result['batch_s']:.2f} s "
