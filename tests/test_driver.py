@@ -172,3 +172,11 @@ def test_a_progress_bar_is_told_its_total_before_the_units_run(tiny_vit, tmp_pat
     evaluate_curves(tiny_vit, pics, labels, ["moxi-minus", "gradcam"], "insertion", names=["a", "b", "c"],
                     progress=bar, store=tmp_path)  # all stored: the same count, nothing computed
     assert bar.expected == len(bar.calls) == 6
+
+
+def test_a_result_neutral_setting_keeps_the_stored_key():
+    from clearsight.evaluation.sources import resolve_methods
+
+    plain, screened = resolve_methods([MoXI(), MoXI(screen="bf16")])
+    assert plain.settings(plain.source("a", 0)) == screened.settings(screened.source("a", 0))
+    assert MoXI(screen="bf16").settings()["screen"] == "bf16"  # still on the explanation's record

@@ -178,9 +178,9 @@ class EvalMethod:
             return {"saved": source.method, "digest": explanation_digest(source)}
         if isinstance(source, Explainer):
             return {"class": f"{type(source).__module__}.{type(source).__qualname__}",
-                    "settings": jsonable(source.settings())}
+                    "settings": jsonable(source.result_settings())}
         if self.built is not None:
-            return {"name": self.name, "settings": jsonable(self.built.settings())}
+            return {"name": self.name, "settings": jsonable(self.built.result_settings())}
         return {"name": self.name, "options": jsonable(result_options(self.options))}
 
 

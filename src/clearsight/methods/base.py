@@ -41,6 +41,9 @@ class Explainer(ABC):
     """
 
     name: ClassVar[str]
+    #: constructor settings that change how a result is computed, never the result (left out of the keys
+    #: under which evaluations store results, so changing them reuses what is stored)
+    neutral_settings: ClassVar[tuple[str, ...]] = ()
 
     def explain(self, clf: Classifier, images: torch.Tensor | Sequence[torch.Tensor],
                 target: int | str | None | Sequence[int | str | None] = None, *, progress: bool = False,
@@ -83,6 +86,10 @@ class Explainer(ABC):
     def settings(self) -> dict[str, Any]:
         """The constructor settings, for the record."""
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+    def result_settings(self) -> dict[str, Any]:
+        """The settings a result depends on: :meth:`settings` less :attr:`neutral_settings`."""
+        return {k: v for k, v in self.settings().items() if k not in self.neutral_settings}
 
 
 def with_image(explanation: Explanation, image: torch.Tensor) -> Explanation:

@@ -130,6 +130,8 @@ class MoXI(Explainer):
 
     #: capabilities the evaluation reads: its own patch order (per mode), and the patch game's options
     gives_order = True
+    #: screening picks the fp32 order: it changes the cost of a result, not the result
+    neutral_settings = ("screen",)
     modes = ("insertion", "deletion")
     patch_game = True
 
