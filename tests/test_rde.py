@@ -28,6 +28,7 @@ from clearsight.methods.rde import (
     initial_masks,
     objective_of_explanation,
     optimize_mask,
+    optimize_masks_together,
     preoptimize,
     rde_objective,
     sparsity,
@@ -188,12 +189,58 @@ def test_convergence_test_stops_a_flat_run(tiny_cnn):
     assert resumed.stopped_early and resumed.steps_run == result.steps_run
 
 
+def test_photos_explained_together_equal_their_own_runs(tiny_cnn):
+    """``explain`` of a list optimises the photos in lockstep (one model pass per photo on a CPU): every
+    photo's mask, history and passes equal its own run, bit for bit, also for a photo that stops early."""
+    images = [tiny_image(20), tiny_image(21), tiny_image(22)]
+    for explainer in (CartoonX(steps=6, samples=3, seed=2), PixelRDE(steps=5, samples=2, init="random", seed=1)):
+        together = explainer.explain(tiny_cnn, images, target=[1, 2, None])
+        for image, target, shared in zip(images, [1, 2, None], together):
+            alone = explainer.explain(tiny_cnn, image, target=target)
+            assert shared.target == alone.target
+            for k in alone.mask:
+                np.testing.assert_array_equal(shared.mask[k], alone.mask[k])
+            for k in alone.history:
+                np.testing.assert_array_equal(shared.history[k], alone.history[k])
+            assert shared.cost["passes"] == alone.cost["passes"]
+            assert shared.settings == alone.settings
+    problems = [Problem.build(tiny_cnn, tiny_image(23), 1, PixelRepresentation(), 0.0, zero_noise=True),
+                Problem.build(tiny_cnn, tiny_image(25), 1, PixelRepresentation(), 4.0),
+                Problem.build(tiny_cnn, tiny_image(26), 1, PixelRepresentation(), 20.0)]
+    sched = Schedule(steps=60, lr=0.05, samples=2, stop_tol=0.1, stop_window=5, min_steps=20)
+    starts = [initial_masks(p, "ones", 0) for p in problems]
+    shared = optimize_masks_together(problems, starts, sched, seed=4)
+    own = [optimize_mask(p, m, sched, seed=4) for p, m in zip(problems, starts)]
+    assert [r.steps_run for r in shared] == [r.steps_run for r in own]
+    assert len({r.steps_run for r in own}) == 3  # photos leave the batch at different steps
+    for a, b in zip(shared, own):
+        for x, y in zip(a.masks, b.masks):
+            torch.testing.assert_close(x, y, rtol=0, atol=0)
+
+
+def test_photos_in_one_model_pass_follow_their_own_runs(tiny_cnn):
+    """Three photos' noise slices in one model pass (what a GPU gets): each photo's gradients are its own, so
+    the masks follow the photos' own runs to float rounding."""
+    problems = [Problem.build(tiny_cnn, tiny_image(30 + i), i, WaveletRepresentation(), 5.0) for i in range(3)]
+    sched = Schedule(steps=8, lr=0.05, samples=4)
+    starts = [initial_masks(p, "random", 0) for p in problems]
+    shared = optimize_masks_together(problems, starts, sched, seed=7, photos_per_pass=3)
+    for p, m, result in zip(problems, starts, shared):
+        own = optimize_mask(p, m, sched, seed=7)
+        np.testing.assert_allclose(result.history["loss"], own.history["loss"], rtol=1e-4)
+        for x, y in zip(result.masks, own.masks):
+            torch.testing.assert_close(x, y, rtol=0, atol=1e-4)
+    with pytest.raises(MethodError, match="one image size"):
+        other = Problem.build(tiny_cnn, tiny_image(33, size=48), 0, WaveletRepresentation(), 5.0)
+        optimize_masks_together([problems[0], other], [starts[0], initial_masks(other, "ones", 0)], sched)
+
+
 def test_an_interrupted_explanation_resumes_from_its_checkpoint(tiny_cnn, tmp_path, monkeypatch):
     import clearsight.methods.rde.optimizer as rde
 
     image, other = tiny_image(14), tiny_image(15)
     whole = CartoonX(steps=7, samples=2, seed=3).explain(tiny_cnn, image)
-    real, calls = rde.accumulate_gradients, []
+    real, calls = rde.accumulate_gradients_together, []
 
     def counted(*args, **kwargs):  # one call per optimisation step; the 6th is interrupted
         calls.append(1)
@@ -201,7 +248,7 @@ def test_an_interrupted_explanation_resumes_from_its_checkpoint(tiny_cnn, tmp_pa
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(rde, "accumulate_gradients", counted)
+    monkeypatch.setattr(rde, "accumulate_gradients_together", counted)
     explainer = CartoonX(steps=7, samples=2, seed=3)
     explainer.checkpoint_every = 2
     interrupt = True
@@ -352,6 +399,18 @@ def test_objective_falls_on_a_real_photo(mobilenet, photo_paths):
     end = rde_objective(problem, masks, samples=16)
     assert end["objective"] < start["objective"]
     assert exp.history["loss"][-1] < exp.history["loss"][0]
+
+
+@pytest.mark.slow
+def test_real_photos_explained_together_equal_their_own_runs(mobilenet, photo_paths):
+    """On MobileNetV2 and two real photos, CartoonX of the list equals each photo's own CartoonX, bit for bit."""
+    images = [mobilenet.prepare(p) for p in photo_paths[:2]]
+    explainer = CartoonX(steps=3, samples=2, precision="fp32")
+    together = explainer.explain(mobilenet, images)
+    for image, shared in zip(images, together):
+        alone = explainer.explain(mobilenet, image)
+        for k in alone.mask:
+            np.testing.assert_array_equal(shared.mask[k], alone.mask[k])
 
 
 def test_bf16_runs_and_restores_the_classifier_precision(tiny_cnn):

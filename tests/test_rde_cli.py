@@ -44,7 +44,7 @@ def test_cli_resumes_an_interrupted_optimisation(tmp_path, photo_paths, monkeypa
     argv = ["explain", str(photo_paths[3]), "--method", "cartoonx", "--steps", "30", "--samples", "2",
             "--size", "64", "--resize", "squash", "--model", "torchvision:mobilenet_v2", "--weights", weights,
             "--out", str(tmp_path)]
-    real, calls = rde.accumulate_gradients, []
+    real, calls = rde.accumulate_gradients_together, []
 
     def interrupted_at_step_28(*args, **kwargs):
         calls.append(1)
@@ -52,10 +52,10 @@ def test_cli_resumes_an_interrupted_optimisation(tmp_path, photo_paths, monkeypa
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(rde, "accumulate_gradients", interrupted_at_step_28)
+    monkeypatch.setattr(rde, "accumulate_gradients_together", interrupted_at_step_28)
     assert main(argv) == 130
     assert len(list((tmp_path / ".checkpoints").glob("cartoonx-*.pt"))) == 1
-    monkeypatch.setattr(rde, "accumulate_gradients", real)
+    monkeypatch.setattr(rde, "accumulate_gradients_together", real)
     assert main(argv) == 0
     exp = Explanation.load(tmp_path / f"{photo_paths[3].stem}_cartoonx_mobilenet_v2")
     assert exp.settings["resumed_at_step"] == 25 and len(exp.history["loss"]) == 30

@@ -19,7 +19,8 @@ are kept apart, one module each, so that each can be read, tested and varied alo
 * *how long and how hard*: :class:`Schedule`, the presets ``PAPER``, ``FAST``, ``FAST_VIT``, ``FAST_CNN``
   and the precision choice (:mod:`.schedule`);
 * *where a mask starts*: :func:`initial_masks`, :func:`preoptimize` (:mod:`.initial`);
-* *how parts are chosen*: :func:`optimize_mask` (:mod:`.optimizer`);
+* *how parts are chosen*: :func:`optimize_mask`, several photos at once :func:`optimize_masks_together`
+  (:mod:`.optimizer`);
 * *the explainer*: :class:`RDEExplainer`, which CartoonX and Pixel RDE subclass (:mod:`.explainer`).
 
 Everything other modules and ``benchmarks/rde.py`` import is re-exported here, so
@@ -37,7 +38,7 @@ from ...parts.representations import (
 )
 from .explainer import RDEExplainer
 from .initial import INITS, foreground_masks, initial_masks, preoptimize
-from .optimizer import MICRO_BATCH, Result, accumulate_gradients, optimize_mask
+from .optimizer import MICRO_BATCH, Result, accumulate_gradients, optimize_mask, optimize_masks_together
 from .problem import (
     DISTORTIONS,
     EVAL_SAMPLES,
@@ -69,6 +70,6 @@ __all__ = [
     "PRESETS", "Bands", "Distortion", "NoiseModel", "PixelRepresentation", "Problem", "RDEExplainer",
     "Representation", "Result", "Schedule", "WaveletRepresentation", "accumulate_gradients", "arrays_to_masks",
     "cpu_has_bf16", "distortion", "foreground_masks", "initial_masks", "l2_distortion", "masks_to_arrays",
-    "obfuscate", "objective_of_explanation", "optimize_mask", "preoptimize", "rde_objective",
+    "obfuscate", "objective_of_explanation", "optimize_mask", "optimize_masks_together", "preoptimize", "rde_objective",
     "representation_from_settings", "resolve_precision", "schedule_settings", "sparsity", "with_overrides",
 ]

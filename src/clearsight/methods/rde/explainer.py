@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +24,14 @@ from ...errors import MethodError
 from ...explanation import Explanation
 from ...models import Classifier
 from ...parts.representations import Bands, Representation
-from ..base import CostMeter, Explainer, RunControl, single_image
+from ..base import CostMeter, Explainer, RunControl, same_size_chunks, single_image
 from .initial import INITS, foreground_masks, initial_masks, preoptimize
-from .optimizer import optimize_mask
+from .optimizer import Result, optimize_mask, optimize_masks_together
 from .problem import DISTORTIONS, EVAL_SAMPLES, EVAL_SEED, Problem, masks_to_arrays, rde_objective
 from .schedule import FAST, PRESETS, Schedule, resolve_precision, schedule_settings, with_overrides
+
+#: photos optimised together at most by :meth:`RDEExplainer.explain_batch` (their problems stay in memory)
+BATCH_PHOTOS = 16
 
 
 class RDEExplainer(Explainer):
@@ -185,21 +188,24 @@ class RDEExplainer(Explainer):
         }
         return RunCheckpoint(folder, self.name, description)
 
-    def explain_one(self, clf: Classifier, image: torch.Tensor, target: int | str | None = None,
-                    run: RunControl = RunControl()) -> Explanation:
+    def _prepare(self, clf: Classifier, image: torch.Tensor, target: int | str | None) -> _Prepared:
+        """Everything fixed before the optimisation of one photo: its problem and the schedule."""
         image = single_image(clf, image)
         representation = self.make_representation()
         lambda_k = float(self.lambda_k if self.lambda_k is not None else self.default_lambda(clf))
-        spatial_lambda = float(self.spatial_weight(clf))
-        schedule = self.schedule(clf)
+        problem = Problem.build(clf, image, target, representation, lambda_k, self.distortion,
+                                zero_noise=self.noise == "zero",
+                                noise_kind="uniform" if self.noise == "uniform" else "gaussian",
+                                spatial_lambda=float(self.spatial_weight(clf)))
+        return _Prepared(problem, self.schedule(clf))
+
+    def explain_one(self, clf: Classifier, image: torch.Tensor, target: int | str | None = None,
+                    run: RunControl = RunControl()) -> Explanation:
         meter = CostMeter(clf)
         with meter.measure():
-            problem = Problem.build(clf, image, target, representation, lambda_k, self.distortion,
-                                    zero_noise=self.noise == "zero",
-                                    noise_kind="uniform" if self.noise == "uniform" else "gaussian",
-                                    spatial_lambda=spatial_lambda)
-            target = problem.target
-            checkpoint = self._checkpoint(clf, problem, representation, schedule, run.checkpoint_dir)
+            prepared = self._prepare(clf, image, target)
+            problem, schedule = prepared.problem, prepared.schedule
+            checkpoint = self._checkpoint(clf, problem, problem.representation, schedule, run.checkpoint_dir)
             resume = checkpoint.load() if checkpoint is not None else None
             if resume is not None:  # initialisation and pre-optimisation were done before the interruption
                 masks, preopt_level = [m.to(clf.device) for m in resume["masks"]], resume.get("preopt_level")
@@ -211,31 +217,91 @@ class RDEExplainer(Explainer):
             with _progress_bar(run.progress, schedule.steps, self.name, start) as bar:
                 result = optimize_mask(problem, masks, schedule, self.seed, bar, resume=resume, checkpoint=save,
                                        checkpoint_every=self.checkpoint_every)
-            saliency, cartoon = self.render(problem, result.masks)
+            explanation = self._explanation(prepared, result, preopt_level, start)
+        if checkpoint is not None:  # the result supersedes it (callers save it at once; the CLI does)
+            checkpoint.discard()
+        explanation.cost = meter.as_dict()
+        return explanation
+
+    def explain_batch(self, clf: Classifier, images: list[torch.Tensor], targets: list[int | str | None],
+                      run: RunControl = RunControl()) -> list[Explanation]:
+        """Optimise the masks of photos of one size together (:func:`optimize_masks_together`): step ``t`` of
+        every photo in shared model passes where :meth:`photos_per_pass` says that pays. Each explanation is
+        the photo's own run (bit for bit with one photo per pass); its cost is its own passes, with the wall
+        time shared in proportion. With a checkpoint folder, photos run one by one (a checkpoint keeps one
+        run's state)."""
+        if run.checkpoint_dir is not None or len(images) < 2:
+            return super().explain_batch(clf, images, targets, run)
+        checked = [single_image(clf, image) for image in images]
+        out: list[Explanation | None] = [None] * len(images)
+        for chunk in same_size_chunks(checked, BATCH_PHOTOS):
+            meter = CostMeter(clf)
+            with meter.measure():
+                prepared, starts, levels, own = [], [], [], []
+                for i in chunk:
+                    before = clf.passes
+                    prepared.append(self._prepare(clf, checked[i], targets[i]))
+                    masks, level = self._initial_masks(prepared[-1].problem, prepared[-1].schedule)
+                    starts.append(masks)
+                    levels.append(level)
+                    own.append(clf.passes - before)
+                schedule = prepared[0].schedule
+                with _progress_bar(run.progress, schedule.steps * len(chunk), f"{self.name} x{len(chunk)}") as bar:
+                    results = optimize_masks_together([p.problem for p in prepared], starts, schedule, self.seed,
+                                                      bar, photos_per_pass=self.photos_per_pass(clf, len(chunk)))
+                explanations = [self._explanation(p, r, level, 0) for p, r, level in zip(prepared, results, levels)]
+            passes = [o + int(r.history["samples"].sum()) for o, r in zip(own, results)]
+            total = max(1, sum(passes))
+            for i, explanation, n in zip(chunk, explanations, passes):
+                explanation.cost = {"seconds": meter.seconds * n / total, "passes": float(n)}
+                out[i] = explanation
+        return [e for e in out if e is not None]
+
+    def photos_per_pass(self, clf: Classifier, count: int) -> int:
+        """How many photos' noise slices share one model pass in :meth:`explain_batch`: one on a CPU, where
+        a step of one photo's few samples already runs at its best (small slices stay in the caches:
+        ``benchmarks/RESULTS.md``, "RDE micro-batches" and "RDE batches"), all of them on a GPU, where one
+        photo's samples leave most of the device idle."""
+        return 1 if clf.device.type == "cpu" else count
+
+    def _explanation(self, prepared: _Prepared, result: Result, preopt_level: int | None,
+                     resumed_at: int) -> Explanation:
+        """The explanation of a finished optimisation (its cost is filled in by the caller)."""
+        problem, schedule = prepared.problem, prepared.schedule
+        clf, representation = problem.clf, problem.representation
+        saliency, cartoon = self.render(problem, result.masks)
         arrays: dict[str, np.ndarray] = {
-            "image": image.detach().float().cpu().numpy(),
+            "image": problem.image.detach().float().cpu().numpy(),
             "noise_mean": np.asarray(problem.noise.means, dtype=np.float64),
             "noise_std": np.asarray(problem.noise.stds, dtype=np.float64),
         }
         if self.evaluate:
             for key, value in rde_objective(problem, result.masks).items():
                 arrays[key] = np.asarray(value, dtype=np.float64)
+        spatial_lambda = problem.spatial_lambda
         settings = {
-            **self.settings(), **representation.settings(), "lambda_k": lambda_k,
+            **self.settings(), **representation.settings(), "lambda_k": problem.lambda_k,
             **({"spatial_lambda": spatial_lambda} if spatial_lambda else {}),
             "schedule": schedule_settings(schedule), "precision_used": result.precision,
             "steps_run": result.steps_run, "stopped_early": result.stopped_early,
-            "preopt_level": preopt_level, "image_size": list(problem.size), "resumed_at_step": start,
+            "preopt_level": preopt_level, "image_size": list(problem.size), "resumed_at_step": resumed_at,
             "objective_eval": {"distortion": "label", "samples": EVAL_SAMPLES, "seed": EVAL_SEED},
         }
-        if checkpoint is not None:  # the result supersedes it (callers save it at once; the CLI does)
-            checkpoint.discard()
+        target = problem.target
         return Explanation(
             method=self.name, target=target, saliency=saliency, model=clf.name,
             target_name=clf.class_name(target), score=float(problem.clean_probs[target]),
             mask=masks_to_arrays(representation, result.masks), cartoon=cartoon, history=result.history,
-            arrays=arrays, cost=meter.as_dict(), settings=settings,
+            arrays=arrays, cost={}, settings=settings,
         )
+
+
+@dataclass
+class _Prepared:
+    """One photo's problem and the schedule its mask is optimised with."""
+
+    problem: Problem
+    schedule: Schedule
 
 
 @contextlib.contextmanager

@@ -20,7 +20,7 @@ import torch
 
 from ...errors import MethodError
 from ...parts.representations import Bands
-from .problem import Problem, sparsity
+from .problem import Problem, distortion, sparsity
 from .schedule import Schedule, resolve_precision
 
 #: noise samples per forward+backward slice of an optimisation step (see :func:`accumulate_gradients`)
@@ -54,59 +54,129 @@ def optimize_mask(problem: Problem, masks: Bands, schedule: Schedule, seed: int 
     Long runs can be checkpointed: ``checkpoint(state)`` receives, every ``checkpoint_every`` steps, a
     state dict (masks, Adam state, generator state, history) that ``resume`` continues bit for bit.
     """
-    precision = resolve_precision(schedule.precision, problem.clf)
-    params = [m.detach().clone().requires_grad_(True) for m in masks]
-    opt = torch.optim.Adam(params, lr=schedule.lr)
-    gen = torch.Generator().manual_seed(seed)
-    keys = ("loss", "distortion", "sparsity", "spatial", "samples", "lr")
-    hist: dict[str, list[float]] = {k: [] for k in keys}
-    start = 0
-    if resume is not None:
-        with torch.no_grad():
-            for p, m in zip(params, resume["masks"]):
-                p.copy_(m)
-        opt.load_state_dict(resume["adam"])
-        gen.set_state(resume["generator"])
-        hist = {k: list(resume["history"].get(k, [0.0] * int(resume["step"]))) for k in keys}
-        start = int(resume["step"])
-    stopper = _ConvergenceTest(schedule)
-    stopped = False
-    for step, loss in enumerate(hist["loss"]):  # a resumed run stops where the uninterrupted one would
-        stopped = stopper.should_stop(step, loss)
-    end = start if stopped else schedule.steps
-    with problem.clf.using_precision(precision):
-        for step in range(start, end):
-            lr = schedule.lr_at(step)
-            for group in opt.param_groups:
-                group["lr"] = lr
-            n = schedule.samples_at(step)
-            opt.zero_grad(set_to_none=True)
-            dist, spars = accumulate_gradients(problem, params, problem.noise.sample(problem.bands, n, gen),
-                                               micro_batch)
-            spatial = spatial_gradient(problem, params)
-            loss = dist + problem.lambda_k * spars + problem.spatial_lambda * spatial
-            if not math.isfinite(loss):  # stop before the mask turns to NaN and gets saved as a result
-                raise MethodError(f"the mask optimisation diverged at step {step + 1}: the loss is {loss} "
-                                  "(the model returned non-finite outputs, or the learning rate is too large)")
-            opt.step()
+    run = _Run.begin(problem, masks, schedule, seed, progress, checkpoint, resume)
+    return _optimize([run], schedule, checkpoint_every, micro_batch, photos_per_pass=1)[0]
+
+
+def optimize_masks_together(problems: list[Problem], masks: list[Bands], schedule: Schedule, seed: int = 0,
+                            progress: Callable[[int, dict[str, float]], None] | None = None,
+                            micro_batch: int = MICRO_BATCH, photos_per_pass: int = 1) -> list[Result]:
+    """:func:`optimize_mask` of several problems (photos) in lockstep, ``photos_per_pass`` photos' noise slices
+    in one model pass: a GPU step of one photo's few noise samples leaves the device mostly idle, and a
+    pass of many photos' samples costs about as much as one photo's.
+
+    Each photo keeps its own Adam state, noise generator (seeded with ``seed``, as when it runs alone) and
+    convergence test; a photo that has converged leaves the batch. The masks' gradients are independent
+    (a photo's loss depends on its own mask only), so each result is the photo's own run: bit for bit with
+    ``photos_per_pass=1``, and to float rounding otherwise (a model pass over more rows may sum in another
+    order). Every problem must share one model and image size. ``progress`` is called per photo and step.
+    """
+    if not problems:
+        return []
+    if len(problems) != len(masks):
+        raise MethodError(f"{len(masks)} starting masks for {len(problems)} problems")
+    if len({p.size for p in problems}) > 1 or len({id(p.clf) for p in problems}) > 1:
+        raise MethodError("photos optimised together must share one model and one image size")
+    runs = [_Run.begin(p, m, schedule, seed, progress) for p, m in zip(problems, masks)]
+    return _optimize(runs, schedule, 100, micro_batch, photos_per_pass)
+
+
+_KEYS = ("loss", "distortion", "sparsity", "spatial", "samples", "lr")
+
+
+@dataclass
+class _Run:
+    """One photo's optimisation state: its masks, Adam, noise generator, history and convergence test."""
+
+    problem: Problem
+    params: list[torch.Tensor]
+    opt: torch.optim.Adam
+    gen: torch.Generator
+    hist: dict[str, list[float]]
+    stopper: _ConvergenceTest
+    start: int
+    stopped: bool
+    progress: Callable[[int, dict[str, float]], None] | None
+    checkpoint: Callable[[dict[str, Any]], None] | None
+
+    @classmethod
+    def begin(cls, problem: Problem, masks: Bands, schedule: Schedule, seed: int,
+              progress: Callable[[int, dict[str, float]], None] | None = None,
+              checkpoint: Callable[[dict[str, Any]], None] | None = None,
+              resume: dict[str, Any] | None = None) -> _Run:
+        """Fresh state, or the state a checkpoint kept (``resume``), replaying its history through the
+        convergence test so that a resumed run stops where the uninterrupted one would."""
+        params = [m.detach().clone().requires_grad_(True) for m in masks]
+        opt = torch.optim.Adam(params, lr=schedule.lr)
+        gen = torch.Generator().manual_seed(seed)
+        hist: dict[str, list[float]] = {k: [] for k in _KEYS}
+        start = 0
+        if resume is not None:
             with torch.no_grad():
-                for p in params:
-                    p.clamp_(0.0, 1.0)
-            values = {"loss": loss, "distortion": dist, "sparsity": spars, "spatial": spatial,
-                      "samples": float(n), "lr": lr}
-            for k in keys:
-                hist[k].append(values[k])
-            if progress is not None:
-                progress(step, values)
-            if checkpoint is not None and (step + 1) % checkpoint_every == 0:
-                checkpoint({"step": step + 1, "masks": [p.detach().clone() for p in params],
-                            "adam": opt.state_dict(), "generator": gen.get_state(),
-                            "history": {k: list(v) for k, v in hist.items()}})
-            if stopper.should_stop(step, values["loss"]):
-                stopped = True
+                for p, m in zip(params, resume["masks"]):
+                    p.copy_(m)
+            opt.load_state_dict(resume["adam"])
+            gen.set_state(resume["generator"])
+            hist = {k: list(resume["history"].get(k, [0.0] * int(resume["step"]))) for k in _KEYS}
+            start = int(resume["step"])
+        stopper = _ConvergenceTest(schedule)
+        stopped = False
+        for step, loss in enumerate(hist["loss"]):
+            stopped = stopper.should_stop(step, loss)
+        return cls(problem, params, opt, gen, hist, stopper, start, stopped, progress, checkpoint)
+
+    def state(self, step: int) -> dict[str, Any]:
+        """What :meth:`begin` needs to continue after ``step`` steps, bit for bit."""
+        return {"step": step, "masks": [p.detach().clone() for p in self.params], "adam": self.opt.state_dict(),
+                "generator": self.gen.get_state(), "history": {k: list(v) for k, v in self.hist.items()}}
+
+    def result(self, precision: str) -> Result:
+        return Result([p.detach() for p in self.params],
+                      {k: np.asarray(v, dtype=np.float32) for k, v in self.hist.items()},
+                      len(self.hist["loss"]), precision, stopped_early=self.stopped)
+
+
+def _optimize(runs: list[_Run], schedule: Schedule, checkpoint_every: int, micro_batch: int,
+              photos_per_pass: int) -> list[Result]:
+    """The optimisation loop every run shares: at each step, the photos still running draw their noise,
+    their gradients accumulate in shared passes, and each takes its own Adam step."""
+    clf = runs[0].problem.clf
+    precision = resolve_precision(schedule.precision, clf)
+    with clf.using_precision(precision):
+        for step in range(min(r.start for r in runs), schedule.steps):
+            active = [r for r in runs if not r.stopped and r.start <= step]
+            if not active:
                 break
-    return Result([p.detach() for p in params], {k: np.asarray(v, dtype=np.float32) for k, v in hist.items()},
-                  len(hist["loss"]), precision, stopped_early=stopped)
+            lr = schedule.lr_at(step)
+            n = schedule.samples_at(step)
+            for r in active:
+                for group in r.opt.param_groups:
+                    group["lr"] = lr
+                r.opt.zero_grad(set_to_none=True)
+            noises = [r.problem.noise.sample(r.problem.bands, n, r.gen) for r in active]
+            terms = accumulate_gradients_together([r.problem for r in active], [r.params for r in active], noises,
+                                                  micro_batch, photos_per_pass)
+            for r, (dist, spars) in zip(active, terms):
+                spatial = spatial_gradient(r.problem, r.params)
+                loss = dist + r.problem.lambda_k * spars + r.problem.spatial_lambda * spatial
+                if not math.isfinite(loss):  # stop before the mask turns to NaN and gets saved as a result
+                    raise MethodError(f"the mask optimisation diverged at step {step + 1}: the loss is {loss} "
+                                      "(the model returned non-finite outputs, or the learning rate is too large)")
+                r.opt.step()
+                with torch.no_grad():
+                    for p in r.params:
+                        p.clamp_(0.0, 1.0)
+                values = {"loss": loss, "distortion": dist, "sparsity": spars, "spatial": spatial,
+                          "samples": float(n), "lr": lr}
+                for k in _KEYS:
+                    r.hist[k].append(values[k])
+                if r.progress is not None:
+                    r.progress(step, values)
+                if r.checkpoint is not None and (step + 1) % checkpoint_every == 0:
+                    r.checkpoint(r.state(step + 1))
+                if r.stopper.should_stop(step, values["loss"]):
+                    r.stopped = True
+    return [r.result(precision) for r in runs]
 
 
 def accumulate_gradients(problem: Problem, masks: Bands, noise: Bands, micro_batch: int = MICRO_BATCH
@@ -118,18 +188,45 @@ def accumulate_gradients(problem: Problem, masks: Bands, noise: Bands, micro_bat
     mean, and so do their gradients. Small slices keep the activations that backward needs in the CPU's
     caches, which makes a step faster than one large batch (benchmarks/RESULTS.md, "RDE micro-batches").
     """
-    total = noise[0].shape[0]
+    return accumulate_gradients_together([problem], [masks], [noise], micro_batch)[0]
+
+
+def accumulate_gradients_together(problems: list[Problem], masks: list[Bands], noises: list[Bands],
+                                  micro_batch: int = MICRO_BATCH, photos_per_pass: int = 1
+                                  ) -> list[tuple[float, float]]:
+    """:func:`accumulate_gradients` for several photos: slice ``j`` of ``photos_per_pass`` photos goes through
+    the model in one pass. Each photo's gradient contributions arrive in the order of its own run (slice by
+    slice, then the sparsity), so with one photo per pass every photo's gradients are bit for bit its own."""
+    group = max(1, int(photos_per_pass))
     step = max(1, int(micro_batch))
-    dist = 0.0
+    dists = [0.0] * len(problems)
+    total = max((n[0].shape[0] for n in noises), default=0)
     for start in range(0, total, step):
-        part = [v[start:start + step] for v in noise]
-        weight = part[0].shape[0] / total
-        d = problem.distortion_of(masks, part)
-        (d * weight).backward()
-        dist += float(d.detach()) * weight
-    spars = sparsity(masks)
-    (problem.lambda_k * spars).backward()
-    return dist, float(spars.detach())
+        for first in range(0, len(problems), group):
+            members = [i for i in range(first, min(first + group, len(problems)))
+                       if start < noises[i][0].shape[0]]
+            if not members:
+                continue
+            parts = {i: [v[start:start + step] for v in noises[i]] for i in members}
+            batch = [problems[i].obfuscations(masks[i], parts[i]) for i in members]
+            logits = problems[members[0]].clf(batch[0] if len(batch) == 1 else torch.cat(batch))
+            loss = None
+            offset = 0
+            for i, images in zip(members, batch):
+                p = problems[i]
+                rows = images.shape[0]
+                d = distortion(logits[offset:offset + rows], p.clean_probs, p.target, p.distortion)
+                offset += rows
+                weight = rows / noises[i][0].shape[0]
+                dists[i] += float(d.detach()) * weight
+                loss = d * weight if loss is None else loss + d * weight
+            loss.backward()
+    out = []
+    for p, m, dist in zip(problems, masks, dists):
+        spars = sparsity(m)
+        (p.lambda_k * spars).backward()
+        out.append((dist, float(spars.detach())))
+    return out
 
 
 def spatial_gradient(problem: Problem, masks: Bands) -> float:
