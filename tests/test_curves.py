@@ -81,6 +81,7 @@ def test_dataset_curves_for_every_method(tiny_vit, tmp_path, curve):
         rows = list(csv.reader(f))
     assert rows[0] == ["fraction", *methods] and len(rows) == 18
     assert paths["png"].stat().st_size > 0
+    assert results.title() == f"{curve} curves, {tiny_vit.name}, 3 photos"  # how coarse the accuracy steps are
 
 
 def test_misclassified_images_are_skipped(tiny_cnn):

@@ -203,9 +203,17 @@ class CurveResults:
         meta = {"curve": self.curve, "name": self.name, "images": self.images, "labels": self.labels,
                 "skipped": self.skipped, "aucs": self.aucs(), "seconds": self.seconds, "settings": self.settings}
         save_curve_figure({m: self.accuracy(m) for m in self.methods}, self.curve, paths["png"], self.aucs(),
-                          xlabel=self.xlabel, title=None if self.name == self.curve else f"{self.name} curves")
+                          xlabel=self.xlabel, title=self.title())
         atomic_write_text(paths["json"], json.dumps(meta, indent=2))  # last: the record of a finished result
         return paths
+
+    def title(self) -> str:
+        """The figure's title: which curves, on which model, over how many photos (an accuracy over 4 photos
+        moves in steps of 25%, and the reader should see that at once)."""
+        count = max((len(v) for v in self.correct.values()), default=0)
+        model = self.settings.get("model")
+        return ", ".join([f"{self.name} curves", *([str(model)] if model else []),
+                          f"{count} photo{'s' if count != 1 else ''}"])
 
     def _write_table(self, path: Path, column: Callable[[str], np.ndarray]) -> Path:
         return write_curve_table(path, {m: column(m) for m in self.methods})
