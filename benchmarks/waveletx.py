@@ -23,8 +23,9 @@ from clearsight.methods import build_explainer
 from clearsight.methods.rde import Problem, arrays_to_masks, rde_objective
 from clearsight.models import load_model
 
-SAMPLES = Path("/work/shared/data/imagenet-samples")
-MODELS = Path("/work/shared/models")
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"  # ../shared beside the checkout
+SAMPLES = SHARED / "data" / "imagenet-samples"
+MODELS = SHARED / "models"
 
 
 def main() -> None:

@@ -161,16 +161,21 @@ class Evaluation:
                        Task(compute, image.detach().cpu(), int(target), options), label or method)
 
     def plan_methods(self, kept: Sequence[tuple[str, torch.Tensor, int]], methods: Sequence[Any], compute: Compute,
-                     extra: dict[str, Any]) -> list[Planned]:
-        """One unit per (kept image, method) of :func:`~clearsight.evaluation.sources.resolve_methods`' output:
-        the method's source for that image (name, explainer or saved explanation) with its options and the
-        evaluation's ``extra`` options, keyed by the method's settings for that source."""
+                     extra: dict[str, Any], variants: Sequence[tuple[str, dict[str, Any]]] = (("", {}),)
+                     ) -> list[Planned]:
+        """One unit per (kept image, method, variant) of :func:`~clearsight.evaluation.sources.resolve_methods`'
+        output, in that order: the method's source for that image (name, explainer or saved explanation) with
+        its options, the evaluation's ``extra`` options and the variant's, keyed by the method's settings for
+        that source plus the variant's. A variant is (label suffix, settings), e.g. the lambda sweep's
+        ``("-lambda4", {"lambda_k": 4.0})``; the default is the method itself."""
         planned = []
         for name, image, target in kept:
             for m in methods:
                 source = m.source(name, target)
-                options = {"method": source, "method_options": m.options, **extra}
-                planned.append(self.plan(name, image, target, m.label, m.settings(source), compute, options))
+                for suffix, changes in variants:
+                    options = {"method": source, "method_options": m.options, **extra, **changes}
+                    planned.append(self.plan(name, image, target, f"{m.label}{suffix}",
+                                             {**m.settings(source), **changes}, compute, options))
         return planned
 
     def run(self, planned: Sequence[Planned], skipped: Sequence[str] = (), labels_per_image: Sequence[str] = (),

@@ -140,23 +140,15 @@ def evaluate_lambda_sweep(clf, images: Sequence[torch.Tensor], labels: Sequence[
                                                             "methods": [m.label for m in resolved]})
     keys = [f"{m.label}-lambda{lam:g}" for m in resolved for lam in lambdas]
     kept, results.skipped = run.classified()
-    planned, lambda_of = [], {}
-    for name, image, target in kept:
+    for name, _, target in kept:
         results.images.append(name)
         results.targets.append(target)
-        for m in resolved:
-            source = m.source(name, target)
-            for lam in lambdas:
-                key = f"{m.label}-lambda{lam:g}"
-                options = {"method": source, "method_options": m.options, "lambda_k": lam, "samples": samples,
-                           "seed": seed}
-                p = run.plan(name, image, target, key, {**m.settings(source), "lambda_k": lam}, sweep_unit, options)
-                planned.append(p)
-                lambda_of[p.unit] = (m.label, lam)
+    variants = [(f"-lambda{lam:g}", {"lambda_k": lam}) for lam in lambdas]
+    planned = run.plan_methods(kept, resolved, sweep_unit, {"samples": samples, "seed": seed}, variants)
+    points = [(m.label, lam) for _ in kept for m in resolved for lam in lambdas]  # plan_methods' order
     finished = run.run(planned, results.skipped, keys, progress)
-    for p in planned:
+    for p, (label, lam) in zip(planned, points):
         arrays = finished[p.unit]
-        label, lam = lambda_of[p.unit]
         results.add(label, lam, float(arrays["distortion"]), float(arrays["sparsity"]), float(arrays["seconds"]))
     return results
 
