@@ -193,7 +193,8 @@ def test_photos_explained_together_equal_their_own_runs(tiny_cnn):
     """``explain`` of a list optimises the photos in lockstep (one model pass per photo on a CPU): every
     photo's mask, history and passes equal its own run, bit for bit, also for a photo that stops early."""
     images = [tiny_image(20), tiny_image(21), tiny_image(22)]
-    for explainer in (CartoonX(steps=6, samples=3, seed=2), PixelRDE(steps=5, samples=2, init="random", seed=1)):
+    for explainer in (CartoonX(steps=6, samples=3, seed=2, evaluate=True),
+                      PixelRDE(steps=5, samples=2, init="random", seed=1)):
         together = explainer.explain(tiny_cnn, images, target=[1, 2, None])
         for image, target, shared in zip(images, [1, 2, None], together):
             alone = explainer.explain(tiny_cnn, image, target=target)

@@ -249,7 +249,11 @@ class RDEExplainer(Explainer):
                 with _progress_bar(run.progress, schedule.steps * len(chunk), f"{self.name} x{len(chunk)}") as bar:
                     results = optimize_masks_together([p.problem for p in prepared], starts, schedule, self.seed,
                                                       bar, photos_per_pass=self.photos_per_pass(clf, len(chunk)))
-                explanations = [self._explanation(p, r, level, 0) for p, r, level in zip(prepared, results, levels)]
+                explanations = []
+                for k, (p, r, level) in enumerate(zip(prepared, results, levels)):
+                    before = clf.passes  # scoring the final mask (``evaluate``) is the photo's own work
+                    explanations.append(self._explanation(p, r, level, 0))
+                    own[k] += clf.passes - before
             passes = [o + int(r.history["samples"].sum()) for o, r in zip(own, results)]
             total = max(1, sum(passes))
             for i, explanation, n in zip(chunk, explanations, passes):
