@@ -88,7 +88,8 @@ def main() -> None:
         key = f"{args.method}/{row['file']}"
         if key not in kept or args.recompute_paper:
             kept[key] = run(clf, args.method, image, target, "paper")
-            atomic_write_text(PAPER_RESULTS, json.dumps(kept, indent=1, sort_keys=True) + "\n")
+            on_disk = json.loads(PAPER_RESULTS.read_text()) if PAPER_RESULTS.exists() else {}  # another run's too
+            atomic_write_text(PAPER_RESULTS, json.dumps({**on_disk, key: kept[key]}, indent=1, sort_keys=True) + "\n")
         paper = kept[key]
         print(json.dumps({"method": args.method, "photo": row["file"], "preset": "paper", **paper}), flush=True)
         summary.setdefault("paper", []).append(paper["objective"])
