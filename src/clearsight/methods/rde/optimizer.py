@@ -1,5 +1,6 @@
 """The RDE optimiser: Adam on ``distortion + lambda_k * sparsity``, projected to [0,1] after every step
-(SPEC A.6), with gradient accumulation over noise slices, a convergence test and bit-exact resumption.
+(SPEC A.6), with gradient accumulation over noise slices, a convergence test and bit-exact resumption; several
+photos can run in lockstep, sharing model passes (:func:`optimize_masks_together`), through the same loop.
 
 Randomness: the noise of step ``t`` is drawn from one ``torch.Generator`` seeded with ``seed``, band by
 band in :meth:`~clearsight.parts.representations.Representation.band_names` order, as
