@@ -50,9 +50,9 @@ SPATIAL_PAPER = Schedule(steps=300, lr=0.1, samples=16, precision="fp32")
 
 #: The default of WaveletX and ShearletX: 600 steps of 4 noise samples (2,400 passes, half the paper preset's),
 #: lr 0.1 with a cosine decay, the convergence test after 540 steps, bf16 where native. WaveletX on DeiT-Tiny ends
-#: below SPATIAL_PAPER's objective on every photo measured; 300 steps of 4 samples (the first default) lost by
-#: 13-28%, and 600 steps of 2 samples lost on one photo (``benchmarks/RESULTS.md``, "WaveletX and ShearletX
-#: presets").
+#: below SPATIAL_PAPER's objective on every photo measured (3), ShearletX at an eighth of it (1 photo); 300 steps
+#: of 4 samples (the first default) lost by 13-28%, and 600 steps of 2 samples lost on one photo
+#: (``benchmarks/RESULTS.md``, "WaveletX and ShearletX presets").
 FAST_SPATIAL = replace(FAST, steps=600, lr=0.1, samples=4, min_steps=540)
 
 
