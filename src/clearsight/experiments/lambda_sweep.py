@@ -138,17 +138,17 @@ def evaluate_lambda_sweep(clf, images: Sequence[torch.Tensor], labels: Sequence[
     run = Evaluation(clf, images, labels, names, "lambda-sweep", parameters, store, engine)
     results = LambdaSweepResults(lambdas=lambdas, settings={"model": run.clf.name, **parameters,
                                                             "methods": [m.label for m in resolved]})
-    keys = [f"{m.label}-lambda{lam:g}" for m in resolved for lam in lambdas]
+    point_of = {f"{m.label}-lambda{lam:g}": (m.label, lam) for m in resolved for lam in lambdas}  # unit labels
     kept, results.skipped = run.classified()
     for name, _, target in kept:
         results.images.append(name)
         results.targets.append(target)
     variants = [(f"-lambda{lam:g}", {"lambda_k": lam}) for lam in lambdas]
     planned = run.plan_methods(kept, resolved, sweep_unit, {"samples": samples, "seed": seed}, variants)
-    points = [(m.label, lam) for _ in kept for m in resolved for lam in lambdas]  # plan_methods' order
-    finished = run.run(planned, results.skipped, keys, progress)
-    for p, (label, lam) in zip(planned, points):
+    finished = run.run(planned, results.skipped, list(point_of), progress)
+    for p in planned:
         arrays = finished[p.unit]
+        label, lam = point_of[p.label]
         results.add(label, lam, float(arrays["distortion"]), float(arrays["sparsity"]), float(arrays["seconds"]))
     return results
 

@@ -189,8 +189,8 @@ class RDEExplainer(Explainer):
         return RunCheckpoint(folder, self.name, description)
 
     def _prepare(self, clf: Classifier, image: torch.Tensor, target: int | str | None) -> _Prepared:
-        """Everything fixed before the optimisation of one photo: its problem and the schedule."""
-        image = single_image(clf, image)
+        """Everything fixed before the optimisation of one photo (checked by :func:`single_image`): its problem
+        and the schedule."""
         representation = self.make_representation()
         lambda_k = float(self.lambda_k if self.lambda_k is not None else self.default_lambda(clf))
         problem = Problem.build(clf, image, target, representation, lambda_k, self.distortion,
@@ -203,7 +203,7 @@ class RDEExplainer(Explainer):
                     run: RunControl = RunControl()) -> Explanation:
         meter = CostMeter(clf)
         with meter.measure():
-            prepared = self._prepare(clf, image, target)
+            prepared = self._prepare(clf, single_image(clf, image), target)
             problem, schedule = prepared.problem, prepared.schedule
             checkpoint = self._checkpoint(clf, problem, problem.representation, schedule, run.checkpoint_dir)
             resume = checkpoint.load() if checkpoint is not None else None

@@ -21,7 +21,7 @@ import torch
 
 from ...errors import MethodError
 from ...parts.representations import Bands
-from .problem import Problem, distortion, sparsity
+from .problem import Problem, sparsity
 from .schedule import Schedule, resolve_precision
 
 #: noise samples per forward+backward slice of an optimisation step (see :func:`accumulate_gradients`)
@@ -195,33 +195,26 @@ def accumulate_gradients(problem: Problem, masks: Bands, noise: Bands, micro_bat
 def accumulate_gradients_together(problems: list[Problem], masks: list[Bands], noises: list[Bands],
                                   micro_batch: int = MICRO_BATCH, photos_per_pass: int = 1
                                   ) -> list[tuple[float, float]]:
-    """:func:`accumulate_gradients` for several photos: slice ``j`` of ``photos_per_pass`` photos goes through
-    the model in one pass. Each photo's gradient contributions arrive in the order of its own run (slice by
-    slice, then the sparsity), so with one photo per pass every photo's gradients are bit for bit its own."""
-    group = max(1, int(photos_per_pass))
-    step = max(1, int(micro_batch))
+    """:func:`accumulate_gradients` for several photos, each with the same number of noise draws: slice ``j``
+    of ``photos_per_pass`` photos goes through the model in one pass. Each photo's gradient contributions
+    arrive in the order of its own run (slice by slice, then the sparsity), so with one photo per pass every
+    photo's gradients are bit for bit its own."""
+    if len({n[0].shape[0] for n in noises}) > 1:
+        raise MethodError("photos optimised together draw the same number of noise samples per step")
+    total = noises[0][0].shape[0] if noises else 0
+    step, group = max(1, int(micro_batch)), max(1, int(photos_per_pass))
     dists = [0.0] * len(problems)
-    total = max((n[0].shape[0] for n in noises), default=0)
     for start in range(0, total, step):
         for first in range(0, len(problems), group):
-            members = [i for i in range(first, min(first + group, len(problems)))
-                       if start < noises[i][0].shape[0]]
-            if not members:
-                continue
-            parts = {i: [v[start:start + step] for v in noises[i]] for i in members}
-            batch = [problems[i].obfuscations(masks[i], parts[i]) for i in members]
-            logits = problems[members[0]].clf(batch[0] if len(batch) == 1 else torch.cat(batch))
-            loss = None
-            offset = 0
-            for i, images in zip(members, batch):
-                p = problems[i]
-                rows = images.shape[0]
-                d = distortion(logits[offset:offset + rows], p.clean_probs, p.target, p.distortion)
-                offset += rows
-                weight = rows / noises[i][0].shape[0]
+            members = range(first, min(first + group, len(problems)))
+            batch = [problems[i].obfuscations(masks[i], [v[start:start + step] for v in noises[i]]) for i in members]
+            logits = problems[first].clf(torch.cat(batch) if len(batch) > 1 else batch[0]).split(
+                [b.shape[0] for b in batch])
+            weight = batch[0].shape[0] / total  # slice means weighted by slice size add up to the step's mean
+            terms = [problems[i].distortion_from(rows) for i, rows in zip(members, logits)]
+            sum(d * weight for d in terms).backward()
+            for i, d in zip(members, terms):
                 dists[i] += float(d.detach()) * weight
-                loss = d * weight if loss is None else loss + d * weight
-            loss.backward()
     out = []
     for p, m, dist in zip(problems, masks, dists):
         spars = sparsity(m)

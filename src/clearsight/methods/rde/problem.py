@@ -116,7 +116,11 @@ class Problem:
 
     def distortion_of(self, masks: Bands, noise: Bands) -> torch.Tensor:
         """Mean distortion over a batch of noise draws; differentiable w.r.t. ``masks``."""
-        logits = self.clf(self.obfuscations(masks, noise))
+        return self.distortion_from(self.clf(self.obfuscations(masks, noise)))
+
+    def distortion_from(self, logits: torch.Tensor) -> torch.Tensor:
+        """This problem's mean distortion of the model's ``logits`` on a batch of its obfuscations (several
+        photos' obfuscations may share one model pass; each photo scores its own rows)."""
         return distortion(logits, self.clean_probs, self.target, self.distortion)
 
     def terms(self, masks: Bands, noise: Bands) -> tuple[torch.Tensor, torch.Tensor]:
