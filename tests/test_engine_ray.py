@@ -254,3 +254,19 @@ def test_user_errors_come_back_as_themselves_and_endless_deaths_name_the_unit(cl
         engine.run(Marked(tmp_path, kill="doomed", always=True), [doomed])
     assert "\n" not in str(err.value)
     assert sum("-doomed-" in a for a in _files(tmp_path, "attempt")) == 2
+
+
+@pytest.mark.slow
+def test_inside_with_the_engine_keeps_its_ray_for_every_run_and_closes_it_after(cluster, tmp_path):
+    """A reproduction runs many evaluations: inside ``with engine:`` the Ray it connected to stays up between
+    runs (no restart per evaluation); after the block, and after a run outside one, it is shut down."""
+    units = _units(2)
+    with RayEngine(address=cluster, workers=1) as engine:
+        first = engine.run(Marked(tmp_path), units[:1])
+        assert ray.is_initialized()
+        second = engine.run(Marked(tmp_path), units[1:])
+        assert ray.is_initialized()
+    assert not ray.is_initialized()
+    assert int(first[units[0]]["pid"]) != os.getpid() and int(second[units[1]]["pid"]) != os.getpid()
+    RayEngine(address=cluster, workers=1).run(Marked(tmp_path), _units(3)[2:])
+    assert not ray.is_initialized()

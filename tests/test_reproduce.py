@@ -8,6 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from clearsight.cli import main
@@ -119,3 +120,53 @@ def test_an_unusable_out_or_device_fails_in_one_line_before_the_model_loads(tmp_
     err = capsys.readouterr().err
     assert "cuda" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_curves_go_photo_group_by_group_and_join_to_the_one_pass_result(photos, tmp_path, deit, monkeypatch):
+    """A curves run stopped after its first group leaves both curves of that group's photos and nothing of the
+    next (a smaller --limit is then a complete result); resumed, the joined groups equal one evaluation of every
+    photo at once; the progress total is announced once, for every group."""
+    import clearsight.experiments.reproduce as experiments
+    from clearsight.evaluation import evaluate_curves
+
+    monkeypatch.setattr(experiments, "CURVE_GROUP", 1)
+    spec = ModelSpec("timm:deit_tiny_patch16_224", str(MODELS / "deit_tiny_patch16_224.pth"))
+    run = Reproduction(paper="moxi", model=spec, images=sorted(photos.iterdir()), labels={}, out=tmp_path,
+                       options=dict(SMALL), command="test")
+    run.__dict__["clf"] = deit
+    run.labels = read_labels(SAMPLES / "labels.csv", deit)
+    methods = run.moxi_methods()
+
+    class Stop(Exception):
+        pass
+
+    class Bar:
+        def __init__(self, stop_after=None):
+            self.calls, self.total, self.stop_after = 0, 0, stop_after
+
+        def __call__(self, label):
+            self.calls += 1
+            if self.calls == self.stop_after:
+                raise Stop
+
+        def expect(self, n):
+            self.total += n
+
+    run.progress = Bar(stop_after=2 * len(methods))  # both curves of the first photo
+    with pytest.raises(Stop):
+        reproduce(run, ["curves"])
+    stored = {curve: [p.name for p in (tmp_path / "units" / curve).glob("*.npz")]
+              for curve in ("insertion", "deletion")}
+    assert len(stored["insertion"]) == len(stored["deletion"]) == len(methods)
+    assert all(name.startswith(PHOTOS[0] + "-") for names in stored.values() for name in names)
+    run.progress = bar = Bar()
+    reproduce(run, ["curves"])
+    assert bar.total == bar.calls == 2 * len(PHOTOS) * len(methods)
+    summary = json.loads((tmp_path / "moxi" / "curves" / "summary.json").read_text())
+    assert summary["images"] == len(PHOTOS)
+    for curve in ("insertion", "deletion"):
+        whole = evaluate_curves(deit, run.photos, run.targets, methods, curve, names=run.names,
+                                method_options=run.method_options(), patch_size=SMALL["patch_size"])
+        assert whole.images == list(PHOTOS)
+        for method in methods:
+            np.testing.assert_array_equal(summary[curve]["accuracy"][method], whole.accuracy(method))

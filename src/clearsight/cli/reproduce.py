@@ -84,7 +84,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                                 "heatmap_images": args.heatmap_images, "set_sum_train": args.set_sum_train,
                                 "set_sum_epochs": args.set_sum_epochs, "set_sum_test": args.set_sum_test})
     run.labels = read_labels(args.labels, run.clf) if args.labels else {}
-    with tqdm(desc=f"reproduce {args.paper}", unit="unit", file=sys.stderr) as bar:
+    with engine, tqdm(desc=f"reproduce {args.paper}", unit="unit", file=sys.stderr) as bar:
         run.progress = UnitBar(bar)
 
         def done(experiment: str, summary: dict) -> None:

@@ -31,6 +31,12 @@ class LocalEngine:
 
     name = "local"
 
+    def __enter__(self) -> LocalEngine:  # the same ``with engine:`` as the Ray engine; nothing to keep
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
     def run(self, work: Work, units: Sequence[Unit], store: UnitStore | None = None,
             progress: Progress | None = None) -> dict[Unit, dict[str, np.ndarray]]:
         """The arrays of every unit (stored ones loaded, the others computed and stored), keyed by unit."""

@@ -99,10 +99,11 @@ class RayEngine:
     """Runs :class:`Work` on Ray actors, one per worker process, with ``threads_per_worker`` torch threads each.
 
     ``address`` names an existing cluster (``"auto"``, ``"HOST:6379"``, ``"ray://HOST:10001"``); without it a
-    Ray with ``workers * threads_per_worker`` CPUs is started in this process and shut down after the run.
-    A Ray the caller already initialised is used as it is and left running. ``workers`` defaults to the
-    cluster's CPUs divided by ``threads_per_worker``; ``max_retries`` is how often a unit is retried after its
-    worker process died.
+    Ray with ``workers * threads_per_worker`` CPUs is started in this process and shut down after the run, or,
+    inside ``with engine:``, when the block ends (a reproduction runs many evaluations; starting Ray for each
+    would cost seconds every time). A Ray the caller already initialised is used as it is and left running.
+    ``workers`` defaults to the cluster's CPUs divided by ``threads_per_worker``; ``max_retries`` is how often a
+    unit is retried after its worker process died.
     """
 
     name = "ray"
@@ -120,6 +121,22 @@ class RayEngine:
         self.workers = workers
         self.threads_per_worker = threads_per_worker
         self.max_retries = max_retries
+        self._started = False  # this engine initialised the Ray it uses (and must shut it down)
+        self._kept = False  # inside ``with engine:``: a Ray it started stays up until the block ends
+
+    def __enter__(self) -> RayEngine:
+        self._kept = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._kept = False
+        self.close()
+
+    def close(self) -> None:
+        """Shut down the Ray this engine started (a Ray someone else started is left running)."""
+        if self._started and self._ray.is_initialized():
+            self._ray.shutdown()
+        self._started = False
 
     def _connect(self) -> bool:
         """Initialise Ray unless it already is; True when this call started it (and must shut it down)."""
@@ -151,12 +168,12 @@ class RayEngine:
             if progress:
                 progress(unit, True)
         if todo:
-            started = self._connect()
+            self._started = self._connect() or self._started
             try:
                 self._compute(work, todo, store, done, progress)
             finally:
-                if started:
-                    self._ray.shutdown()
+                if not self._kept:
+                    self.close()
         return {unit: done[unit] for unit in dict.fromkeys(units)}
 
     def _compute(self, work: Work, todo: list[Unit], store: UnitStore | None,

@@ -168,6 +168,23 @@ class CurveResults:
             self.orders.setdefault(method, []).append(np.asarray(order, dtype=np.int64))
         self.seconds[method] = self.seconds.get(method, 0.0) + seconds
 
+    def extend(self, other: CurveResults) -> CurveResults:
+        """This set with ``other``'s images after its own (the same curve and methods, other photos): the
+        curves of a folder computed a group of photos at a time come back as one set."""
+        if other.curve != self.curve:
+            raise MethodError(f"cannot join {other.curve} curves to {self.curve} curves")
+        self.images += other.images
+        self.labels += other.labels
+        self.skipped += other.skipped
+        for mine, theirs in ((self.scores, other.scores), (self.correct, other.correct),
+                             (self.orders, other.orders)):
+            for method, rows in theirs.items():
+                mine.setdefault(method, []).extend(rows)
+        for method, seconds in other.seconds.items():
+            self.seconds[method] = self.seconds.get(method, 0.0) + seconds
+        self.settings = {**other.settings, **self.settings}
+        return self
+
     @property
     def methods(self) -> list[str]:
         return list(self.correct)

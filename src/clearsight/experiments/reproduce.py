@@ -34,6 +34,9 @@ PAPER_SHAPLEY_ROUNDS = 200
 #: the corruptions of a default run (``--corruptions all`` takes the 12 of clearsight.corruptions)
 DEFAULT_CORRUPTIONS = ("gaussian_noise", "gaussian_blur", "fog", "jpeg_compression")
 CONSISTENCY_CLASSES = (10, 20, 100, 1000)
+CURVES = ("insertion", "deletion")
+#: photos whose insertion and deletion curves are computed before the next photos' (see :func:`moxi_curves`)
+CURVE_GROUP = 4
 
 
 @dataclass
@@ -133,14 +136,16 @@ class Reproduction:
         return {"shapley": shapley}
 
     def curves(self, curve: str, methods: Sequence[str] | None = None, limit: int | None = None,
-               absence: Any = None):
+               absence: Any = None, first: int = 0, progress: Any = None):
+        """``curve`` of each method over photos ``first`` up to ``limit`` (default: to the last), reported to
+        ``progress`` (default: the run's)."""
         from ..evaluation import evaluate_curves
 
-        n = len(self.photos) if limit is None else limit
-        return evaluate_curves(self.work_model(), self.photos[:n], self.targets[:n], list(methods or
-                               self.moxi_methods()), curve, names=self.names[:n], absence=absence,
+        chosen = slice(first, len(self.photos) if limit is None else limit)
+        return evaluate_curves(self.work_model(), self.photos[chosen], self.targets[chosen], list(methods or
+                               self.moxi_methods()), curve, names=self.names[chosen], absence=absence,
                                method_options=self.method_options(), patch_size=self.options.get("patch_size"),
-                               progress=self.progress, store=self.store, engine=self.engine)
+                               progress=progress or self.progress, store=self.store, engine=self.engine)
 
 
 def curve_set(results) -> dict[str, Any]:
@@ -150,10 +155,24 @@ def curve_set(results) -> dict[str, Any]:
 
 # ---- MoXI paper -------------------------------------------------------------------------------------------
 def moxi_curves(run: Reproduction) -> dict[str, Any]:
-    """Fig. 3/8/9: insertion and deletion accuracy curves of every method (full orders)."""
+    """Fig. 3/8/9: insertion and deletion accuracy curves of every method (full orders).
+
+    The photos go in groups of :data:`CURVE_GROUP`, both curves of a group before the next group: a run
+    stopped part-way (hours, over sessions) leaves every curve of its first photos stored, which a smaller
+    ``--limit`` turns into a complete result, rather than insertion for all photos and deletion for none."""
     folder, summary = run.folder("curves"), {}
-    for curve in ("insertion", "deletion"):
-        results = run.curves(curve)
+    # the bar's total is every group's units from the start (one per photo, method and curve), not group by group
+    expect, progress = getattr(run.progress, "expect", None), run.progress
+    if expect is not None and progress is not None:
+        expect(len(run.photos) * len(run.moxi_methods()) * len(CURVES))
+        progress = lambda label: run.progress(label)  # noqa: E731 (without expect: the total is told)
+    joined: dict[str, Any] = {}
+    for first in range(0, max(1, len(run.photos)), CURVE_GROUP):
+        for curve in CURVES:
+            part = run.curves(curve, first=first, limit=first + CURVE_GROUP, progress=progress)
+            joined[curve] = joined[curve].extend(part) if curve in joined else part
+    for curve in CURVES:
+        results = joined[curve]
         written = results.save(folder)
         summary[curve] = curve_set(results)
         summary["patches"] = int(results.settings.get("steps", 0))
@@ -178,7 +197,7 @@ def moxi_heatmaps(run: Reproduction) -> dict[str, Any]:
     limit = min(len(run.photos), int(run.options.get("heatmap_images", 4)))
     folder, steps, figures = run.folder("heatmaps"), {}, []
     images = 0
-    for curve in ("insertion", "deletion"):
+    for curve in CURVES:
         results = run.curves(curve, limit=limit)
         images = len(results.images)
         heat: dict[str, list[np.ndarray]] = {}
@@ -403,17 +422,17 @@ def moxi_consistency(run: Reproduction) -> dict[str, Any]:
                             store=run.store, engine=run.engine)
     kept, skipped = evaluation.classified()
     planned = []
-    labels = [f"{m}-{c}-{k}" for m in methods for c in ("insertion", "deletion") for k in classes]
+    labels = [f"{m}-{c}-{k}" for m in methods for c in CURVES for k in classes]
     for name, image, target in kept:
         for m in methods:
-            for curve in ("insertion", "deletion"):
+            for curve in CURVES:
                 for k in classes:
                     options = {"method": m, "curve": curve, "classes": k, "seed": run.seed, **game}
                     planned.append(evaluation.plan(name, image, target, f"{m}-{curve}-{k}", options,
                                                    consistency_unit, options, f"{m}-{curve}-{k}"))
     done = evaluation.run(planned, skipped, labels, run.progress)
     summary: dict[str, Any] = {"classes": classes}
-    for curve in ("insertion", "deletion"):
+    for curve in CURVES:
         accuracy = {m: {str(k): np.mean([done[p.unit]["correct"] for p in planned
                                           if p.label == f"{m}-{curve}-{k}"], axis=0).tolist()
                         for k in classes} for m in methods} if kept else {}
@@ -421,7 +440,7 @@ def moxi_consistency(run: Reproduction) -> dict[str, Any]:
                           "auc": {m: {k: auc(v) for k, v in per.items()} for m, per in accuracy.items()}}
     folder = run.folder("consistency")
     lines = ["curve,method," + ",".join(f"auc_{k}_classes" for k in classes)]
-    for curve in ("insertion", "deletion"):
+    for curve in CURVES:
         for m, per in summary[curve]["auc"].items():
             lines.append(f"{curve},{m}," + ",".join(f"{per[str(k)]:.4f}" for k in classes))
     _write_text(folder / "consistency.csv", "\n".join(lines) + "\n")
