@@ -16,6 +16,7 @@ raises a :class:`ClearsightError` saying how to install it.
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import traceback
@@ -75,21 +76,28 @@ class _Failure:
 
 class _Worker:
     """The body of one Ray actor: ``setup`` once (lazily, so that its errors come back like ``compute``'s,
-    and again after Ray restarts a dead worker), then one unit per call."""
+    and again after Ray restarts a dead worker), then one unit per call.
 
-    def __init__(self, work: Work, threads: int) -> None:
+    The work (every unit's task, photos included: megabytes) is not a constructor argument: Ray cannot
+    always rebuild a restarted actor whose constructor arguments sat in its object store (ray-project/ray
+    #53727; it logs an error for every such actor). Each call carries a reference to it instead, inside a
+    list so that Ray passes the reference rather than the value, and the actor fetches the work once."""
+
+    def __init__(self, threads: int) -> None:
         import torch  # the worker's own thread count; the driver's is left as it was
 
         torch.set_num_threads(threads)
-        self.work = work
+        self.work: Work | None = None
         self.context: Any = None
-        self.ready = False
 
-    def compute(self, unit: Unit) -> dict[str, np.ndarray] | _Failure:
+    def compute(self, work_ref: list[Any], unit: Unit) -> dict[str, np.ndarray] | _Failure:
         try:
-            if not self.ready:
-                self.context = self.work.setup()
-                self.ready = True
+            if self.work is None:
+                import ray
+
+                work = ray.get(work_ref[0])
+                self.context = work.setup()
+                self.work = work
             return {k: np.asarray(v) for k, v in self.work.compute(self.context, unit).items()}
         except Exception as error:
             return _Failure(error)
@@ -98,8 +106,10 @@ class _Worker:
 class RayEngine:
     """Runs :class:`Work` on Ray actors, one per worker process, with ``threads_per_worker`` torch threads each.
 
-    ``address`` names an existing cluster (``"auto"``, ``"HOST:6379"``, ``"ray://HOST:10001"``); without it a
-    Ray with ``workers * threads_per_worker`` CPUs is started in this process and shut down after the run, or,
+    ``address`` names an existing cluster (``"auto"``, ``"HOST:6379"``, ``"ray://HOST:10001"``; its workers run
+    at the niceness its ``ray start`` gave them, 15 unless ``RAY_worker_niceness`` said otherwise); without it a
+    Ray with ``workers * threads_per_worker`` CPUs (workers as nice as this process) is started in this process
+    and shut down after the run, or,
     inside ``with engine:``, when the block ends (a reproduction runs many evaluations; starting Ray for each
     would cost seconds every time). A Ray the caller already initialised is used as it is and left running.
     ``workers`` defaults to the cluster's CPUs divided by ``threads_per_worker``; ``max_retries`` is how often a
@@ -148,7 +158,12 @@ class RayEngine:
                 ray.init(address=self.address, log_to_driver=True)
             else:
                 cpus = (self.workers or os.cpu_count() or 1) * self.threads_per_worker
-                ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=True)
+                # Ray's own notices about a Ray that lives only for this run (it started, its token) are noise
+                # beside the run's progress bar; its errors and the workers' output still come through. Ray
+                # runs its workers at nice 15: on a busy machine they would get a few percent of a core
+                # beside any other program (the local engine gets its share), so they run as nice as this one
+                ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=True, logging_level=logging.ERROR,
+                         _system_config={"worker_niceness": 0})
         except Exception as err:  # unreachable, refused, timed out starting (Ray raises bare Exceptions too)
             raise EngineError(f"cannot start or reach Ray (address {self.address}): {_first_line(err)}") from err
         return True
@@ -184,13 +199,14 @@ class RayEngine:
             max_restarts=-1,  # a dead worker always comes back; what bounds the cost is each unit's retries
             max_task_retries=self.max_retries,
         )
-        actors = [actor_class.remote(work, self.threads_per_worker) for _ in range(self._worker_count(len(todo)))]
+        actors = [actor_class.remote(self.threads_per_worker) for _ in range(self._worker_count(len(todo)))]
+        shared = [ray.put(work)]  # held here until the run ends: every worker fetches the work from it
         queue = list(reversed(todo))
         running: dict[Any, tuple[Unit, Any]] = {}
 
         def submit(actor: Any) -> None:
             unit = queue.pop()
-            running[actor.compute.remote(unit)] = (unit, actor)
+            running[actor.compute.remote(shared, unit)] = (unit, actor)
 
         try:
             for _ in range(IN_FLIGHT_PER_WORKER):
