@@ -106,12 +106,12 @@ class _Worker:
 class RayEngine:
     """Runs :class:`Work` on Ray actors, one per worker process, with ``threads_per_worker`` torch threads each.
 
-    ``address`` names an existing cluster (``"auto"``, ``"HOST:6379"``, ``"ray://HOST:10001"``; its workers run
-    at the niceness its ``ray start`` gave them, 15 unless ``RAY_worker_niceness`` said otherwise); without it a
-    Ray with ``workers * threads_per_worker`` CPUs (workers as nice as this process) is started in this process
-    and shut down after the run, or,
-    inside ``with engine:``, when the block ends (a reproduction runs many evaluations; starting Ray for each
-    would cost seconds every time). A Ray the caller already initialised is used as it is and left running.
+    ``address`` (default: ``RAY_ADDRESS`` when set) names an existing cluster (``"auto"``, ``"HOST:6379"``,
+    ``"ray://HOST:10001"``; its workers run at the niceness its ``ray start`` gave them, 15 unless
+    ``RAY_worker_niceness`` said otherwise). Without it a new Ray with ``workers * threads_per_worker`` CPUs
+    (workers as nice as this process) is started in this process and shut down after the run, or, inside
+    ``with engine:``, when the block ends (a reproduction runs many evaluations; starting Ray for each would
+    cost seconds every time). A Ray the caller already initialised is used as it is and left running.
     ``workers`` defaults to the cluster's CPUs divided by ``threads_per_worker``; ``max_retries`` is how often a
     unit is retried after its worker process died.
     """
@@ -127,7 +127,7 @@ class RayEngine:
             raise EngineError(f"threads_per_worker must be at least 1, got {threads_per_worker}")
         if max_retries < 0:
             raise EngineError(f"max_retries must be 0 or more, got {max_retries}")
-        self.address = address
+        self.address = address if address is not None else (os.environ.get("RAY_ADDRESS") or None)  # Ray's own
         self.workers = workers
         self.threads_per_worker = threads_per_worker
         self.max_retries = max_retries
@@ -160,10 +160,11 @@ class RayEngine:
                 cpus = (self.workers or os.cpu_count() or 1) * self.threads_per_worker
                 # Ray's own notices about a Ray that lives only for this run (it started, its token) are noise
                 # beside the run's progress bar; its errors and the workers' output still come through. Ray
-                # runs its workers at nice 15: on a busy machine they would get a few percent of a core
-                # beside any other program (the local engine gets its share), so they run as nice as this one
-                ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=True, logging_level=logging.ERROR,
-                         _system_config={"worker_niceness": 0})
+                # runs its workers at nice 15: on a busy machine they would get a few percent of a core beside
+                # any other program (the local engine gets its share), so they run as nice as this one. "local":
+                # a new Ray even where `ray start` left one running (ray.init() alone would join that one)
+                ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=True,
+                         logging_level=logging.ERROR, _system_config={"worker_niceness": 0})
         except Exception as err:  # unreachable, refused, timed out starting (Ray raises bare Exceptions too)
             raise EngineError(f"cannot start or reach Ray (address {self.address}): {_first_line(err)}") from err
         return True
