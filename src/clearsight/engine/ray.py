@@ -148,11 +148,11 @@ class RayEngine:
             self._ray.shutdown()
         self._started = False
 
-    def _connect(self) -> bool:
-        """Initialise Ray unless it already is; True when this call started it (and must shut it down)."""
+    def _connect(self) -> None:
+        """Initialise Ray unless it already is (then this engine owns it, and :meth:`close` shuts it down)."""
         ray = self._ray
         if ray.is_initialized():
-            return False
+            return
         try:
             if self.address is not None:
                 ray.init(address=self.address, log_to_driver=True)
@@ -167,7 +167,7 @@ class RayEngine:
                          logging_level=logging.ERROR, _system_config={"worker_niceness": 0})
         except Exception as err:  # unreachable, refused, timed out starting (Ray raises bare Exceptions too)
             raise EngineError(f"cannot start or reach Ray (address {self.address}): {_first_line(err)}") from err
-        return True
+        self._started = True
 
     def _worker_count(self, todo: int) -> int:
         if self.workers is not None:
@@ -184,7 +184,7 @@ class RayEngine:
             if progress:
                 progress(unit, True)
         if todo:
-            self._started = self._connect() or self._started
+            self._connect()
             try:
                 self._compute(work, todo, store, done, progress)
             finally:
