@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from ..errors import MethodError
+from ..evaluation.rate_distortion import POINTS as RD_POINTS
 
 #: the MoXI paper's methods on ImageNet (rollout only where the model is a ViT)
 MOXI_METHODS = ("moxi", "moxi-minus", "shapley", "gradcam", "gradcampp", "rollout")
@@ -119,7 +120,15 @@ class Reproduction:
             notes.append(f"patches of {self.options['patch_size']} pixels, not the model's token patch.")
         if self.options.get("steps"):
             notes.append(f"CartoonX / Pixel RDE optimised for {self.options['steps']} steps, not the preset's.")
+        if self.rd_points != RD_POINTS:
+            notes.append(f"rate-distortion curves at {self.rd_points} points, not {RD_POINTS} (1% steps).")
         return notes
+
+    @property
+    def rd_points(self) -> int:
+        """Points of every rate-distortion curve (the reproduction's 1% steps unless ``options["points"]``
+        asks for a coarser curve: each point is one model pass per method, image and figure)."""
+        return int(self.options.get("points", RD_POINTS))
 
     def report(self, label: str) -> None:
         if self.progress:
@@ -472,7 +481,8 @@ def rate_distortion_runs(run: Reproduction, spec: Any, clf: Any, methods: Sequen
     for figure in ("keep", "randomize"):
         results = evaluate_rate_distortion(run.work_model(spec, clf), photos, run.targets, list(methods), figure,
                                            names=run.names, method_options=rde_options(run), seed=run.seed,
-                                           progress=run.progress, store=run.store, engine=run.engine)
+                                           points=run.rd_points, progress=run.progress, store=run.store,
+                                           engine=run.engine)
         figures.append(str(results.save(folder)["png"]))
         summary[figure] = rd_summary(results)
         images, results_by[figure] = len(results.images), results
