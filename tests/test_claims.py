@@ -353,7 +353,7 @@ def test_claims_html_escapes_every_text():
     rows = claims_table("cartoonx", world, {"lambda": HOSTILE}, deviations=[HOSTILE])
     out = claims_html(rows)
     assert "<script>" not in out and "<img" not in out and "&lt;script&gt;" in out
-    assert out.startswith('<section class="claims">') and out.endswith("</section>")
+    assert out.startswith('<section class="claims" id="claims">') and out.endswith("</section>")
     assert out.count("<tr>") == len(rows) + len(EXPERIMENTS["cartoonx"])  # a header row per experiment
     assert all(f"<b>{c.id}</b>" in out for c in claims_of("cartoonx"))
 

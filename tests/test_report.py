@@ -272,3 +272,50 @@ def test_report_columns_use_moxis_direction_or_the_preset_never_cartoonxs_wavele
                 settings={"mode": "zero", "preset": "fast", "image": "cat.jpg"}).save(folder / "cat_cartoonx")
     text = build_report(folder).read_text()
     assert "cat · cartoonx (fast) · m" in text and "cartoonx (zero)" not in text
+
+
+def _verdicts(section: str) -> dict[str, str]:
+    """Claim id -> the verdict the page shows for it."""
+    return dict(re.findall(r'<td><b>([^<]+)</b>:.*?<span class="verdict [^"]+">([^<]+)</span>', section))
+
+
+def test_a_reproduce_folder_shows_the_claims_beside_the_papers_as_results_md_does(tmp_path):
+    """`clearsight report OUT` on a reproduce output folder puts every claim of each paper reproduced there
+    beside the paper's number, with the verdicts results.md gives (the same rows, from the same summaries);
+    a summary it cannot read is listed as unreadable and only its experiment's claims turn "not measured"."""
+    from clearsight.experiments.claims import claims_of, claims_table, write_summary
+
+    from .test_claims import paper_world
+
+    out = tmp_path / "reproduce"
+    world = paper_world()["moxi"]  # every claim holds in it, but MoXI's ViT insertion curve, flat here
+    curves = world["curves"][0]["insertion"]["accuracy"]
+    curves["moxi"] = [0.0] * len(curves["moxi"])
+    commands = {e: f"clearsight reproduce moxi --only {e} {HOSTILE}" for e in world}
+    for experiment, summary in world.items():  # a list: one run per model, as the curves experiment's
+        signed = ([{**r, "command": commands[experiment]} for r in summary] if isinstance(summary, list)
+                  else {**summary, "command": commands[experiment]})
+        (out / "moxi" / experiment).mkdir(parents=True)
+        write_summary(out / "moxi" / experiment / "summary.json", signed)
+    expected = {r.claim.id: r.verdict for r in claims_table("moxi", world, commands)}
+    assert {"yes", "no"} <= set(expected.values())  # the world tests both outcomes
+
+    text = build_report(out).read_text()  # summaries alone, no figure: still a page
+    assert '<a href="#claims">Claims beside the papers</a>' in text and 'id="claims"' in text
+    assert _verdicts(text) == expected and len(expected) == len(claims_of("moxi"))
+    assert "<script>" not in text and "--only curves &lt;script&gt;" in text  # the command, escaped, once
+    assert text.count("--only curves &lt;script&gt;") == 1
+    assert "files not shown" not in text  # the summaries are the claims' input, not unreadable files
+
+    (out / "moxi" / "curves" / "summary.json").write_text("{broken")
+    text = build_report(out).read_text()
+    shown = _verdicts(text)
+    curves = {c.id for c in claims_of("moxi") if c.experiment == "curves"}
+    assert all(shown[c] == "not measured" for c in curves)
+    assert {c: v for c, v in shown.items() if c not in curves} == {c: v for c, v in expected.items() if c not in curves}
+    assert "1 files not shown" in text and "moxi/curves/summary.json" in text
+
+
+def test_a_folder_without_reproductions_has_no_claims_section(tmp_path):
+    text = build_report(_results_folder(tmp_path)).read_text()
+    assert "Claims beside the papers" not in text and 'href="#claims"' not in text

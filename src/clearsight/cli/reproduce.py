@@ -92,7 +92,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                       f"figures: {', '.join(summary.get('figures', [])) or 'none'}")
 
         results = reproduce(run, experiments, done)
-    print(f"claims beside the paper: {results}")
+    print(f"claims beside the paper: {results} (also on the page that `clearsight report {shlex.quote(str(out))}` "
+          "writes)")
     return 0
 
 

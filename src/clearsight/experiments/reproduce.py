@@ -627,26 +627,11 @@ def check_experiments(paper: str, only: Sequence[str] | None) -> list[str]:
     return [e for e in names if e in set(only)]
 
 
-def summaries_of(out: Path, paper: str) -> tuple[dict[str, Any], dict[str, str]]:
-    """Every stored summary of ``paper`` under ``out`` and the command that made it."""
-    from .claims import read_summary
-
-    summaries, commands = {}, {}
-    for experiment in PAPERS[paper]:
-        path = out / paper / experiment / "summary.json"
-        if path.is_file():
-            stored = read_summary(path)
-            if isinstance(stored, dict) and "command" in stored:
-                commands[experiment] = str(stored["command"])
-            summaries[experiment] = stored
-    return summaries, commands
-
-
 def write_results(out: Path, paper: str) -> Path:
     """``OUT/PAPER/results.md`` from the stored summaries alone (no model, nothing recomputed)."""
-    from .claims import DEVIATIONS, claims_table, write_results_md
+    from .claims import DEVIATIONS, claims_table, read_summaries, write_results_md
 
-    summaries, commands = summaries_of(out, paper)
+    summaries, commands = read_summaries(out, paper)
     rows = claims_table(paper, summaries, commands, DEVIATIONS.get(paper, ()))
     models = sorted({str(s.get("model")) for s in summaries.values() if isinstance(s, dict) and s.get("model")})
     return write_results_md(out / paper / "results.md", rows, {

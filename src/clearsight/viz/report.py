@@ -80,6 +80,8 @@ class _Scan:
     explanations: list[_Explanation] = field(default_factory=list)
     evaluations: list[_Evaluation] = field(default_factory=list)
     unreadable: list[Path] = field(default_factory=list)
+    #: the regular PAPER/EXPERIMENT/summary.json files of reproductions (see :func:`_claims_section`)
+    summaries: set[Path] = field(default_factory=set)
 
 
 # ------------------------------------------------------------------------------------------------ reading
@@ -120,6 +122,31 @@ def _read_json(path: Path) -> dict | None:
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
     return meta if isinstance(meta, dict) else None
+
+
+def _read_summary(path: Path) -> dict | list | None:
+    """A reproduce experiment's summary.json (a dict, or a list of dicts: one per model run), read with the
+    page's limits; None when it is anything else."""
+    data = _read_bytes(path, MAX_JSON_BYTES)
+    if data is None:
+        return None
+    try:
+        summary = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if isinstance(summary, dict) or (isinstance(summary, list) and summary
+                                     and all(isinstance(s, dict) for s in summary)):
+        return summary
+    return None
+
+
+def _is_reproduction_summary(path: Path, folder: Path) -> bool:
+    """``PAPER/EXPERIMENT/summary.json`` of a ``clearsight reproduce`` output folder: read by the claims
+    section, not shown as an evaluation of its own."""
+    from ..experiments.claims.papers import EXPERIMENTS
+
+    parts = path.relative_to(folder).parts
+    return len(parts) == 3 and parts[2] == "summary.json" and parts[1] in EXPERIMENTS.get(parts[0], ())
 
 
 def _files(folder: Path) -> Iterator[Path]:
@@ -174,6 +201,9 @@ def _scan(folder: Path) -> _Scan:
     for path in regular:
         if path.suffix != ".json":
             continue
+        if _is_reproduction_summary(path, folder):
+            found.summaries.add(path)
+            continue
         meta = _read_json(path)
         if meta is None:
             found.unreadable.append(path)  # not ours, broken, or being written: shown as unreadable
@@ -189,6 +219,30 @@ def _scan(folder: Path) -> _Scan:
         if figures or tables:
             found.evaluations.append(_Evaluation(stem, figures, tables, meta))
     return found
+
+
+def _claims_section(folder: Path, found: _Scan) -> str:
+    """The claims beside the papers of the reproductions stored in ``folder`` (``clearsight reproduce``'s
+    OUT), the same rows as each PAPER/results.md, rebuilt from the experiments' summaries; '' when the folder
+    holds none. A summary the page cannot read is listed as unreadable and its claims read "not measured"."""
+    from ..experiments.claims import EXPERIMENTS, ClaimError, claims_html, claims_table, read_summaries
+
+    def read(path: Path) -> dict | list | None:
+        summary = _read_summary(path) if path in found.summaries else None
+        if summary is None and path not in found.unreadable:
+            found.unreadable.append(path)
+        return summary
+
+    rows = []
+    for paper in EXPERIMENTS:
+        summaries, commands = read_summaries(folder, paper, read)
+        if not summaries:
+            continue
+        try:
+            rows += claims_table(paper, summaries, commands)
+        except (ClaimError, TypeError, ValueError):  # summaries of a shape no claim can read: shown as such
+            found.unreadable += [folder / paper / e / "summary.json" for e in summaries]
+    return claims_html(rows) if rows else ""
 
 
 # ------------------------------------------------------------------------------------------------ writing
@@ -325,7 +379,9 @@ h3{font-size:1em;margin:.2em 0}nav{background:#f6f6f6;padding:.5em 1em;border-ra
 width:min(100%,760px);box-sizing:border-box}.wide{width:100%}.card img{max-width:100%;margin:.2em 0}
 img.thumb{width:260px;max-width:none}table{border-collapse:collapse;font-size:.85em;margin:.3em 0}
 td,th{border:1px solid #ddd;padding:.15em .4em;text-align:left;vertical-align:top}.file{font-size:.8em;color:#666}
-.scroll{overflow-x:auto}pre{font-size:.75em;max-height:20em;overflow:auto}:target{outline:3px solid #f90}"""
+.scroll{overflow-x:auto}pre{font-size:.75em;max-height:20em;overflow:auto}:target{outline:3px solid #f90}
+.claims td{max-width:28em}.claims code{font-size:.85em;word-break:break-all}.verdict{font-weight:bold}
+.verdict.yes{color:#1a7f37}.verdict.no{color:#b42318}.verdict.not-measured{color:#777;font-weight:normal}"""
 
 
 def _assign_anchors(found: _Scan, base: Path) -> None:
@@ -346,7 +402,8 @@ def build_report(folder: str | os.PathLike, out: str | os.PathLike | None = None
     out = Path(out) if out is not None else folder / "report.html"
     base = out.resolve().parent
     found = _scan(folder.resolve())
-    if not found.explanations and not found.evaluations:
+    claims = _claims_section(folder.resolve(), found)
+    if not found.explanations and not found.evaluations and not claims:
         raise ClearsightError(f"{folder} holds no clearsight results (explanation .json files or evaluation "
                               "tables and figures)")
     _assign_anchors(found, base)
@@ -355,6 +412,8 @@ def build_report(folder: str | os.PathLike, out: str | os.PathLike | None = None
         models.setdefault(e.model, []).append(e)
     title = title or f"clearsight results: {folder.resolve().name}"
     toc = ["<nav><strong>Contents</strong><ul>"]
+    if claims:
+        toc.append('<li><a href="#claims">Claims beside the papers</a></li>')
     if found.explanations:
         toc.append(f'<li><a href="#summary">Summary ({len(found.explanations)} explanations)</a><ul>')
         toc += [f'<li><a href="#model-{i}">{_text(m or "unknown model")}: image x method grid ({len(v)})</a></li>'
@@ -368,6 +427,8 @@ def build_report(folder: str | os.PathLike, out: str | os.PathLike | None = None
     toc.append("</ul></nav>")
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{_text(title)}</title>",
              f"<style>{_STYLE}</style></head><body><h1>{_text(title)}</h1>", *toc]
+    if claims:
+        parts.append(claims)
     if found.explanations:
         parts.append(f'<h2 id="summary">Summary</h2>{_summary_table(found.explanations)}')
         for i, (model, items) in enumerate(models.items(), 1):

@@ -67,7 +67,7 @@ import numpy as np
 
 from ...evaluation.curves import auc as curve_auc
 from ...explanation import atomic_write
-from .papers import ClaimError
+from .papers import EXPERIMENTS, ClaimError, check_paper
 
 EARLY = 0.25  # "the early stage" of a curve, our reading: the first quarter of the x axis
 
@@ -130,6 +130,34 @@ def read_summary(path: str | Path) -> dict[str, Any] | list[dict[str, Any]]:
                                               and all(isinstance(s, dict) for s in summary)):
         raise ClaimError(f"{path} is not an experiment summary (a JSON object, or a list of them)")
     return summary
+
+
+def read_summaries(out: str | Path, paper: str,
+                   read: Callable[[Path], Mapping[str, Any] | Sequence[Mapping[str, Any]] | None] | None = None
+                   ) -> tuple[dict[str, Any], dict[str, str]]:
+    """Every experiment summary of ``paper`` stored under a reproduce output folder ``out``
+    (``out/PAPER/EXPERIMENT/summary.json``) and the command line that made each.
+
+    ``read`` reads one file (default :func:`read_summary`, for which an unreadable summary is a
+    :class:`ClaimError`); a reader that returns None leaves that summary out, so its experiment's claims read
+    "not measured" (the report page reads this way: it shows what it can of a folder).
+    """
+    paper = check_paper(paper)
+    read = read or read_summary
+    summaries: dict[str, Any] = {}
+    commands: dict[str, str] = {}
+    for experiment in EXPERIMENTS[paper]:
+        path = Path(out) / paper / experiment / "summary.json"
+        if not path.exists():
+            continue
+        stored = read(path)
+        if stored is None:
+            continue
+        signed = [r for r in ([stored] if isinstance(stored, Mapping) else stored) if "command" in r]
+        if signed:  # a list of runs (one per model) was made by one command: the first one's
+            commands[experiment] = str(signed[0]["command"])
+        summaries[experiment] = stored
+    return summaries, commands
 
 
 class NotMeasured(Exception):

@@ -240,12 +240,19 @@ def _h(text: Any) -> str:
 
 def claims_html(rows: Sequence[Row], deviations: Sequence[str] = ()) -> str:
     """The claims table as an HTML ``<section>`` for the report page; every text is escaped."""
-    parts = ['<section class="claims">', "<h2>Claims beside the papers</h2>", f"<p>{_h(_tally(rows))}</p>"]
+    parts = ['<section class="claims" id="claims">', "<h2>Claims beside the papers</h2>",
+             f"<p>{_h(_tally(rows))}</p>"]
     for paper, experiments in _by_paper_and_experiment(rows).items():
         parts.append(f"<h3>{_h(TITLES.get(paper, paper))}</h3>")
         for experiment, group in experiments.items():
-            parts += [f"<h4>{_h(experiment)}</h4>", "<table>",
-                      "<tr>" + "".join(f"<th>{_h(c)}</th>" for c in COLUMNS) + "</tr>"]
+            # one command made the whole table (the usual case): said once above it, not in every row
+            commands = {r.command for r in group}
+            shared = len(commands) == 1
+            columns = COLUMNS[:-1] if shared else COLUMNS
+            parts.append(f"<h4>{_h(experiment)}</h4>")
+            if shared and group[0].command:
+                parts.append(f"<p>Command: <code>{_h(group[0].command)}</code></p>")
+            parts += ["<table>", "<tr>" + "".join(f"<th>{_h(c)}</th>" for c in columns) + "</tr>"]
             for r in group:
                 ours = _h(r.value_text) + (f" <small>({_h(r.note)})</small>" if r.note else "")
                 cells = [f"<b>{_h(r.claim.id)}</b>: {_h(r.claim.statement)}", _h(r.claim.where),
@@ -253,8 +260,9 @@ def claims_html(rows: Sequence[Row], deviations: Sequence[str] = ()) -> str:
                          " ".join(filter(None, [f"<code>{_h(r.claim.call())}</code>" if r.claim.call() else "",
                                                 _h(r.test_text)])),
                          _h(r.model or "-"), _h("-" if r.images is None else r.images),
-                         f'<span class="verdict {_h(r.verdict.replace(" ", "-"))}">{_h(r.verdict)}</span>',
-                         f"<code>{_h(r.command)}</code>" if r.command else "-"]
+                         f'<span class="verdict {_h(r.verdict.replace(" ", "-"))}">{_h(r.verdict)}</span>']
+                if not shared:
+                    cells.append(f"<code>{_h(r.command)}</code>" if r.command else "-")
                 parts.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
             parts.append("</table>")
     found = _deviations(rows, deviations)
