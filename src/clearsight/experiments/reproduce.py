@@ -46,7 +46,8 @@ class Reproduction:
     the photos and their labels, the output folder and the engine.
 
     ``options`` holds the experiments' knobs (``shapley_rounds``, ``shapley_sampling``, ``patch_size``,
-    ``steps`` for CartoonX/Pixel RDE, ``lambdas``, ``corruptions``, ``heatmap_images``, ``set_sum_*``);
+    ``steps`` for CartoonX/Pixel RDE, ``points`` of the rate-distortion curves, ``lambdas``, ``corruptions``,
+    ``heatmap_images``, ``set_sum_*``);
     ``other_model`` is the second architecture of the CartoonX CNN-vs-ViT experiments.
     """
 
