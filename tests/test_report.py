@@ -297,6 +297,7 @@ def test_a_reproduce_folder_shows_the_claims_beside_the_papers_as_results_md_doe
                   else {**summary, "command": commands[experiment]})
         (out / "moxi" / experiment).mkdir(parents=True)
         write_summary(out / "moxi" / experiment / "summary.json", signed)
+    Image.new("RGB", (8, 8)).save(out / "moxi" / "heatmaps" / "insertion.png")  # an experiment's figure
     expected = {r.claim.id: r.verdict for r in claims_table("moxi", world, commands)}
     assert {"yes", "no"} <= set(expected.values())  # the world tests both outcomes
 
@@ -306,6 +307,8 @@ def test_a_reproduce_folder_shows_the_claims_beside_the_papers_as_results_md_doe
     assert "<script>" not in text and "--only curves &lt;script&gt;" in text  # the command, escaped, once
     assert text.count("--only curves &lt;script&gt;") == 1
     assert "files not shown" not in text  # the summaries are the claims' input, not unreadable files
+    heatmaps = text.split("<h4>heatmaps</h4>", 1)[1].split("<h4>", 1)[0]  # its table, then its figures
+    assert heatmaps.index("</table>") < heatmaps.index('<img class="figure" src="moxi/heatmaps/insertion.png"')
 
     (out / "moxi" / "curves" / "summary.json").write_text("{broken")
     text = build_report(out).read_text()

@@ -82,6 +82,8 @@ class _Scan:
     unreadable: list[Path] = field(default_factory=list)
     #: the regular PAPER/EXPERIMENT/summary.json files of reproductions (see :func:`_claims_section`)
     summaries: set[Path] = field(default_factory=set)
+    #: their figures, by (paper, experiment)
+    experiment_figures: dict[tuple[str, str], list[Path]] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------------------------------ reading
@@ -140,13 +142,15 @@ def _read_summary(path: Path) -> dict | list | None:
     return None
 
 
-def _is_reproduction_summary(path: Path, folder: Path) -> bool:
-    """``PAPER/EXPERIMENT/summary.json`` of a ``clearsight reproduce`` output folder: read by the claims
-    section, not shown as an evaluation of its own."""
+def _reproduction_experiment(path: Path, folder: Path) -> tuple[str, str] | None:
+    """(paper, experiment) when ``path`` lies in a ``clearsight reproduce`` output folder's
+    ``PAPER/EXPERIMENT/`` (its summary.json feeds the claims section, its figures are shown there)."""
     from ..experiments.claims.papers import EXPERIMENTS
 
     parts = path.relative_to(folder).parts
-    return len(parts) == 3 and parts[2] == "summary.json" and parts[1] in EXPERIMENTS.get(parts[0], ())
+    if len(parts) >= 3 and parts[1] in EXPERIMENTS.get(parts[0], ()):
+        return parts[0], parts[1]
+    return None
 
 
 def _files(folder: Path) -> Iterator[Path]:
@@ -199,9 +203,12 @@ def _scan(folder: Path) -> _Scan:
     present = set(regular)
     found.unreadable = [p for p in files if p not in present]
     for path in regular:
+        experiment = _reproduction_experiment(path, folder)
+        if experiment is not None and path.suffix.lower() in FIGURE_SUFFIXES:
+            found.experiment_figures.setdefault(experiment, []).append(path)
         if path.suffix != ".json":
             continue
-        if _is_reproduction_summary(path, folder):
+        if experiment is not None and path.name == "summary.json" and path.parent.parent.parent == folder:
             found.summaries.add(path)
             continue
         meta = _read_json(path)
@@ -221,10 +228,11 @@ def _scan(folder: Path) -> _Scan:
     return found
 
 
-def _claims_section(folder: Path, found: _Scan) -> str:
+def _claims_section(folder: Path, found: _Scan, base: Path) -> str:
     """The claims beside the papers of the reproductions stored in ``folder`` (``clearsight reproduce``'s
-    OUT), the same rows as each PAPER/results.md, rebuilt from the experiments' summaries; '' when the folder
-    holds none. A summary the page cannot read is listed as unreadable and its claims read "not measured"."""
+    OUT), the same rows as each PAPER/results.md, rebuilt from the experiments' summaries, each experiment's
+    table followed by its figures; '' when the folder holds none. A summary the page cannot read is listed as
+    unreadable and its claims read "not measured"."""
     from ..experiments.claims import EXPERIMENTS, ClaimError, claims_html, claims_table, read_summaries
 
     def read(path: Path) -> dict | list | None:
@@ -242,7 +250,9 @@ def _claims_section(folder: Path, found: _Scan) -> str:
             rows += claims_table(paper, summaries, commands)
         except (ClaimError, TypeError, ValueError):  # summaries of a shape no claim can read: shown as such
             found.unreadable += [folder / paper / e / "summary.json" for e in summaries]
-    return claims_html(rows) if rows else ""
+    figures = {key: '<div class="grid">' + "".join(_figure_html(p, base, "figure") for p in sorted(paths))
+               + "</div>" for key, paths in found.experiment_figures.items()}
+    return claims_html(rows, after=figures) if rows else ""
 
 
 # ------------------------------------------------------------------------------------------------ writing
@@ -380,7 +390,8 @@ width:min(100%,760px);box-sizing:border-box}.wide{width:100%}.card img{max-width
 img.thumb{width:260px;max-width:none}table{border-collapse:collapse;font-size:.85em;margin:.3em 0}
 td,th{border:1px solid #ddd;padding:.15em .4em;text-align:left;vertical-align:top}.file{font-size:.8em;color:#666}
 .scroll{overflow-x:auto}pre{font-size:.75em;max-height:20em;overflow:auto}:target{outline:3px solid #f90}
-.claims td{max-width:28em}.claims code{font-size:.85em;word-break:break-all}.verdict{font-weight:bold}
+.claims td{max-width:28em}img.figure{width:480px;max-width:100%}
+.claims code{font-size:.85em;word-break:break-all}.verdict{font-weight:bold}
 .verdict.yes{color:#1a7f37}.verdict.no{color:#b42318}.verdict.not-measured{color:#777;font-weight:normal}"""
 
 
@@ -402,7 +413,7 @@ def build_report(folder: str | os.PathLike, out: str | os.PathLike | None = None
     out = Path(out) if out is not None else folder / "report.html"
     base = out.resolve().parent
     found = _scan(folder.resolve())
-    claims = _claims_section(folder.resolve(), found)
+    claims = _claims_section(folder.resolve(), found, base)
     if not found.explanations and not found.evaluations and not claims:
         raise ClearsightError(f"{folder} holds no clearsight results (explanation .json files or evaluation "
                               "tables and figures)")

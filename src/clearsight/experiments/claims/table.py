@@ -238,8 +238,13 @@ def _h(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
-def claims_html(rows: Sequence[Row], deviations: Sequence[str] = ()) -> str:
-    """The claims table as an HTML ``<section>`` for the report page; every text is escaped."""
+def claims_html(rows: Sequence[Row], deviations: Sequence[str] = (),
+                after: Mapping[tuple[str, str], str] | None = None) -> str:
+    """The claims table as an HTML ``<section>`` for the report page; every text is escaped.
+
+    ``after[(paper, experiment)]`` is HTML placed after that experiment's table (the report page's figures of
+    the experiment); it is inserted as given, so its maker escapes what it shows."""
+    after = after or {}
     parts = ['<section class="claims" id="claims">', "<h2>Claims beside the papers</h2>",
              f"<p>{_h(_tally(rows))}</p>"]
     for paper, experiments in _by_paper_and_experiment(rows).items():
@@ -265,6 +270,8 @@ def claims_html(rows: Sequence[Row], deviations: Sequence[str] = ()) -> str:
                     cells.append(f"<code>{_h(r.command)}</code>" if r.command else "-")
                 parts.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
             parts.append("</table>")
+            if (paper, experiment) in after:
+                parts.append(after[(paper, experiment)])
     found = _deviations(rows, deviations)
     if found:
         parts += ["<h3>Deviations from the papers' setting</h3>", "<ul>"]
