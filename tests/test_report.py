@@ -295,9 +295,10 @@ def test_a_reproduce_folder_shows_the_claims_beside_the_papers_as_results_md_doe
     for experiment, summary in world.items():  # a list: one run per model, as the curves experiment's
         signed = ([{**r, "command": commands[experiment]} for r in summary] if isinstance(summary, list)
                   else {**summary, "command": commands[experiment]})
-        (out / "moxi" / experiment).mkdir(parents=True)
-        write_summary(out / "moxi" / experiment / "summary.json", signed)
-    Image.new("RGB", (8, 8)).save(out / "moxi" / "heatmaps" / "insertion.png")  # an experiment's figure
+        folder = out / "moxi" / experiment / ("" if experiment == "set-sum" else "deit-0123abcd")  # per model
+        folder.mkdir(parents=True)
+        write_summary(folder / "summary.json", signed)
+    Image.new("RGB", (8, 8)).save(out / "moxi" / "heatmaps" / "deit-0123abcd" / "insertion.png")  # a figure
     expected = {r.claim.id: r.verdict for r in claims_table("moxi", world, commands)}
     assert {"yes", "no"} <= set(expected.values())  # the world tests both outcomes
 
@@ -308,15 +309,16 @@ def test_a_reproduce_folder_shows_the_claims_beside_the_papers_as_results_md_doe
     assert text.count("--only curves &lt;script&gt;") == 1
     assert "files not shown" not in text  # the summaries are the claims' input, not unreadable files
     heatmaps = text.split("<h4>heatmaps</h4>", 1)[1].split("<h4>", 1)[0]  # its table, then its figures
-    assert heatmaps.index("</table>") < heatmaps.index('<img class="figure" src="moxi/heatmaps/insertion.png"')
+    assert heatmaps.index("</table>") < heatmaps.index(
+        '<img class="figure" src="moxi/heatmaps/deit-0123abcd/insertion.png"')
 
-    (out / "moxi" / "curves" / "summary.json").write_text("{broken")
+    (out / "moxi" / "curves" / "deit-0123abcd" / "summary.json").write_text("{broken")
     text = build_report(out).read_text()
     shown = _verdicts(text)
     curves = {c.id for c in claims_of("moxi") if c.experiment == "curves"}
     assert all(shown[c] == "not measured" for c in curves)
     assert {c: v for c, v in shown.items() if c not in curves} == {c: v for c, v in expected.items() if c not in curves}
-    assert "1 files not shown" in text and "moxi/curves/summary.json" in text
+    assert "1 files not shown" in text and "moxi/curves/deit-0123abcd/summary.json" in text
 
 
 def test_a_folder_without_reproductions_has_no_claims_section(tmp_path):

@@ -67,8 +67,7 @@ def test_each_experiment_writes_its_figure_summary_and_claim_rows(runs, paper, e
         settings = {"train_size": 30000, "epochs": 10, "seed": 0, "model": "SetSumNet-16"}
         shutil.copy(TRAINED_SET_SUM, run.folder("set-sum") / f"set_sum_model-{fingerprint(settings)[:12]}.pt")
     reproduce(run, [experiment])
-    folder = run.out / paper / experiment
-    summary = json.loads((folder / "summary.json").read_text())
+    summary = json.loads((run.folder(experiment) / "summary.json").read_text())
     assert summary["images"] >= 1 and summary["command"] == "test"
     assert summary["figures"] and all(Path(f).is_file() and Path(f).stat().st_size > 0 for f in summary["figures"])
     results = (run.out / paper / "results.md").read_text()
@@ -166,7 +165,7 @@ def test_curves_go_photo_group_by_group_and_join_to_the_one_pass_result(photos, 
     run.progress = bar = Bar()
     reproduce(run, ["curves"])
     assert bar.total == bar.calls == 2 * len(PHOTOS) * len(methods)
-    summary = json.loads((tmp_path / "moxi" / "curves" / "summary.json").read_text())
+    summary = json.loads((run.folder("curves") / "summary.json").read_text())
     assert summary["images"] == len(PHOTOS)
     for curve in ("insertion", "deletion"):
         whole = evaluate_curves(deit, run.photos, run.targets, methods, curve, names=run.names,
@@ -174,3 +173,26 @@ def test_curves_go_photo_group_by_group_and_join_to_the_one_pass_result(photos, 
         assert whole.images == list(PHOTOS)
         for method in methods:
             np.testing.assert_array_equal(summary[curve]["accuracy"][method], whole.accuracy(method))
+
+
+def test_a_second_model_adds_its_results_beside_the_firsts(runs, mobilenet):
+    """The MoXI paper's curves come from a ViT and a CNN (Fig. 3 and 9): run on each into one OUT, both
+    runs' figures and summaries stay, and results.md measures the ViT claims on the ViT's run and the CNN
+    claims on the CNN's, each row naming the command that made it."""
+    vit = runs("moxi")
+    vit.command = "reproduce on the ViT"
+    reproduce(vit, ["curves"])
+    cnn = runs("moxi")
+    cnn.__dict__["clf"] = mobilenet
+    cnn.model = ModelSpec("torchvision:mobilenet_v2", str(MODELS / "mobilenet_v2.pth"))
+    cnn.labels = read_labels(SAMPLES / "labels.csv", mobilenet)
+    cnn.command = "reproduce on the CNN"
+    reproduce(cnn, ["curves"])
+    folders = sorted(p.parent.name for p in (vit.out / "moxi" / "curves").glob("*/summary.json"))
+    assert vit.folder("curves") != cnn.folder("curves")
+    assert folders == sorted([vit.folder("curves").name, cnn.folder("curves").name])
+    assert all((f / "insertion.png").is_file() for f in (vit.folder("curves"), cnn.folder("curves")))
+    section = (vit.out / "moxi" / "results.md").read_text().split("## curves\n", 1)[1].split("\n## ", 1)[0]
+    rows = {line.split("**")[1].rstrip(":"): line for line in section.splitlines() if line.startswith("| **")}
+    for claim, command in (("moxi-cnn-ins-auc", "the CNN"), ("moxi-ins-auc", "the ViT")):
+        assert "not measured" not in rows[claim] and f"reproduce on {command}" in rows[claim], rows[claim]

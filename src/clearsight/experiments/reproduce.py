@@ -16,6 +16,7 @@ beside the numbers.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -38,6 +39,17 @@ CONSISTENCY_CLASSES = (10, 20, 100, 1000)
 CURVES = ("insertion", "deletion")
 #: photos whose insertion and deletion curves are computed before the next photos' (see :func:`moxi_curves`)
 CURVE_GROUP = 4
+
+
+#: experiments that do not use the run's model (SET-SUM trains its own): one result folder, not one per model
+MODEL_FREE = frozenset({"set-sum"})
+
+
+def model_folder(clf: Any) -> str:
+    """A model's result folder name: its name made safe for a path, and the start of its weights' digest (two
+    checkpoints of one architecture share a name but not their results)."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", str(clf.name)).strip("-.") or "model"
+    return f"{name}-{clf.weights_digest()[:8]}"
 
 
 @dataclass
@@ -89,7 +101,13 @@ class Reproduction:
         return self.out / "units"
 
     def folder(self, experiment: str) -> Path:
+        """Where ``experiment`` writes its figures and summary: ``OUT/PAPER/EXPERIMENT/MODEL``, a folder per
+        model (its name and a digest of its weights), so that a run on a second model (the MoXI paper's
+        ResNet-18 curves beside its ViT's) adds its results beside the first's instead of replacing them;
+        experiments that do not use ``--model`` (:data:`MODEL_FREE`) write to ``OUT/PAPER/EXPERIMENT``."""
         path = self.out / self.paper / experiment
+        if experiment not in MODEL_FREE:
+            path = path / model_folder(self.clf)
         path.mkdir(parents=True, exist_ok=True)
         return path
 

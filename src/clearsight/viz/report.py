@@ -208,7 +208,7 @@ def _scan(folder: Path) -> _Scan:
             found.experiment_figures.setdefault(experiment, []).append(path)
         if path.suffix != ".json":
             continue
-        if experiment is not None and path.name == "summary.json" and path.parent.parent.parent == folder:
+        if experiment is not None and path.name == "summary.json" and len(path.relative_to(folder).parts) <= 4:
             found.summaries.add(path)
             continue
         meta = _read_json(path)
@@ -250,8 +250,10 @@ def _claims_section(folder: Path, found: _Scan, base: Path) -> str:
             rows += claims_table(paper, summaries, commands)
         except (ClaimError, TypeError, ValueError):  # summaries of a shape no claim can read: shown as such
             found.unreadable += [folder / paper / e / "summary.json" for e in summaries]
-    figures = {key: '<div class="grid">' + "".join(_figure_html(p, base, "figure") for p in sorted(paths))
-               + "</div>" for key, paths in found.experiment_figures.items()}
+    figures = {(paper, experiment): '<div class="grid">' + "".join(
+        f"<figure>{_figure_html(p, base, 'figure')}<figcaption class='file'>"
+        f"{_text(os.path.relpath(p, folder / paper / experiment))}</figcaption></figure>" for p in sorted(paths))
+        + "</div>" for (paper, experiment), paths in found.experiment_figures.items()}
     return claims_html(rows, after=figures) if rows else ""
 
 

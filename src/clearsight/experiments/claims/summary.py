@@ -135,28 +135,37 @@ def read_summary(path: str | Path) -> dict[str, Any] | list[dict[str, Any]]:
 def read_summaries(out: str | Path, paper: str,
                    read: Callable[[Path], Mapping[str, Any] | Sequence[Mapping[str, Any]] | None] | None = None
                    ) -> tuple[dict[str, Any], dict[str, str]]:
-    """Every experiment summary of ``paper`` stored under a reproduce output folder ``out``
-    (``out/PAPER/EXPERIMENT/summary.json``) and the command line that made each.
+    """Every experiment summary of ``paper`` stored under a reproduce output folder ``out`` and the command
+    line that made each.
 
-    ``read`` reads one file (default :func:`read_summary`, for which an unreadable summary is a
-    :class:`ClaimError`); a reader that returns None leaves that summary out, so its experiment's claims read
-    "not measured" (the report page reads this way: it shows what it can of a folder).
+    An experiment's summaries are ``out/PAPER/EXPERIMENT/MODEL/summary.json``, one per model it ran on (and
+    ``out/PAPER/EXPERIMENT/summary.json`` for an experiment without a model of its own); several make a list,
+    in folder order, so a claim about a CNN finds the CNN's run beside the ViT's. ``read`` reads one file
+    (default :func:`read_summary`, for which an unreadable summary is a :class:`ClaimError`); a reader that
+    returns None leaves that summary out, so its claims read "not measured" (the report page reads this way:
+    it shows what it can of a folder). ``commands[experiment]`` is the first run's command; each run also
+    keeps its own under ``"command"``.
     """
     paper = check_paper(paper)
     read = read or read_summary
     summaries: dict[str, Any] = {}
     commands: dict[str, str] = {}
     for experiment in EXPERIMENTS[paper]:
-        path = Path(out) / paper / experiment / "summary.json"
-        if not path.exists():
+        folder = Path(out) / paper / experiment
+        paths = [folder / "summary.json", *sorted(folder.glob("*/summary.json"))] if folder.is_dir() else []
+        runs: list[Mapping[str, Any]] = []
+        for path in paths:
+            if not path.exists():
+                continue
+            stored = read(path)
+            if stored is not None:
+                runs += [stored] if isinstance(stored, Mapping) else list(stored)
+        if not runs:
             continue
-        stored = read(path)
-        if stored is None:
-            continue
-        signed = [r for r in ([stored] if isinstance(stored, Mapping) else stored) if "command" in r]
-        if signed:  # a list of runs (one per model) was made by one command: the first one's
+        signed = [r for r in runs if "command" in r]
+        if signed:
             commands[experiment] = str(signed[0]["command"])
-        summaries[experiment] = stored
+        summaries[experiment] = runs[0] if len(runs) == 1 else runs
     return summaries, commands
 
 

@@ -110,6 +110,7 @@ def claim_row(claim: Claim, runs: list[Mapping[str, Any]] | None, command: str =
         verdict = REPORTED
     else:
         verdict = YES if claim.holds.holds(value) else NO
+    command = str(run.get("command") or command)  # the command of the run that measured it, when it says
     return Row(claim, verdict, value=value, model=str(run.get("model", "")), images=_images(run), command=command,
                note=note, figures=tuple(str(f) for f in run.get("figures", ()) or ()),
                deviations=tuple(dict.fromkeys([*deviations, *own])))
