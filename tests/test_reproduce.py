@@ -15,6 +15,7 @@ from clearsight.cli import main
 from clearsight.evaluation import read_labels
 from clearsight.evaluation.driver import ModelSpec
 from clearsight.experiments.claims import EXPERIMENTS
+from clearsight.experiments.claims.table import md_text
 from clearsight.experiments.reproduce import PAPERS, Reproduction, reproduce
 
 from .conftest import DEIT_CLI, MODELS, SAMPLES
@@ -194,5 +195,7 @@ def test_a_second_model_adds_its_results_beside_the_firsts(runs, mobilenet):
     assert all((f / "insertion.png").is_file() for f in (vit.folder("curves"), cnn.folder("curves")))
     section = (vit.out / "moxi" / "results.md").read_text().split("## curves\n", 1)[1].split("\n## ", 1)[0]
     rows = {line.split("**")[1].rstrip(":"): line for line in section.splitlines() if line.startswith("| **")}
+    models = ", ".join(md_text(m) for m in sorted([vit.clf.name, mobilenet.name]))
+    assert f"- models: {models}\n" in (vit.out / "moxi" / "results.md").read_text()
     for claim, command in (("moxi-cnn-ins-auc", "the CNN"), ("moxi-ins-auc", "the ViT")):
         assert "not measured" not in rows[claim] and f"reproduce on {command}" in rows[claim], rows[claim]

@@ -652,7 +652,8 @@ def write_results(out: Path, paper: str) -> Path:
 
     summaries, commands = read_summaries(out, paper)
     rows = claims_table(paper, summaries, commands, DEVIATIONS.get(paper, ()))
-    models = sorted({str(s.get("model")) for s in summaries.values() if isinstance(s, dict) and s.get("model")})
+    runs = [r for s in summaries.values() for r in ([s] if isinstance(s, dict) else s)]  # a list: one per model
+    models = sorted({str(r.get("model")) for r in runs if r.get("model")})
     return write_results_md(out / paper / "results.md", rows, {
         "paper": paper, "models": ", ".join(models) or "none yet",
         "experiments run": ", ".join(summaries) or "none yet"})
