@@ -320,6 +320,10 @@ def test_a_reproduce_folder_shows_the_claims_beside_the_papers_as_results_md_doe
     assert {c: v for c, v in shown.items() if c not in curves} == {c: v for c, v in expected.items() if c not in curves}
     assert "1 files not shown" in text and "moxi/curves/deit-0123abcd/summary.json" in text
 
+    odd = {**world["runtime"], "figures": 5, "deviations": {"not": "a list"}, "model": ["a", "list"]}
+    write_summary(out / "moxi" / "runtime" / "deit-0123abcd" / "summary.json", odd)  # foreign shapes: no crash
+    assert _verdicts(build_report(out).read_text()) == shown
+
 
 def test_a_folder_without_reproductions_has_no_claims_section(tmp_path):
     text = build_report(_results_folder(tmp_path)).read_text()

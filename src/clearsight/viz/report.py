@@ -80,7 +80,7 @@ class _Scan:
     explanations: list[_Explanation] = field(default_factory=list)
     evaluations: list[_Evaluation] = field(default_factory=list)
     unreadable: list[Path] = field(default_factory=list)
-    #: the regular PAPER/EXPERIMENT/summary.json files of reproductions (see :func:`_claims_section`)
+    #: the regular PAPER/EXPERIMENT[/MODEL]/summary.json files of reproductions (see :func:`_claims_section`)
     summaries: set[Path] = field(default_factory=set)
     #: their figures, by (paper, experiment)
     experiment_figures: dict[tuple[str, str], list[Path]] = field(default_factory=dict)
@@ -235,21 +235,26 @@ def _claims_section(folder: Path, found: _Scan, base: Path) -> str:
     unreadable and its claims read "not measured"."""
     from ..experiments.claims import EXPERIMENTS, ClaimError, claims_html, claims_table, read_summaries
 
+    used: list[Path] = []
+
     def read(path: Path) -> dict | list | None:
         summary = _read_summary(path) if path in found.summaries else None
         if summary is None and path not in found.unreadable:
             found.unreadable.append(path)
+        elif summary is not None:
+            used.append(path)
         return summary
 
     rows = []
     for paper in EXPERIMENTS:
+        used.clear()
         summaries, commands = read_summaries(folder, paper, read)
         if not summaries:
             continue
         try:
             rows += claims_table(paper, summaries, commands)
         except (ClaimError, TypeError, ValueError):  # summaries of a shape no claim can read: shown as such
-            found.unreadable += [folder / paper / e / "summary.json" for e in summaries]
+            found.unreadable += used
     figures = {(paper, experiment): '<div class="grid">' + "".join(
         f"<figure>{_figure_html(p, base, 'figure')}<figcaption class='file'>"
         f"{_text(os.path.relpath(p, folder / paper / experiment))}</figcaption></figure>" for p in sorted(paths))

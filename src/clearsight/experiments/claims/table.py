@@ -82,6 +82,11 @@ def _measure(claim: Claim, runs: list[Mapping[str, Any]]) -> tuple[float | None,
     return None, runs[0], "; ".join(dict.fromkeys(reasons))
 
 
+def _strings(value: Any) -> tuple[str, ...]:
+    """A summary's list of texts (figures, deviations); anything else (a hand-edited or foreign file) is none."""
+    return tuple(str(v) for v in value) if isinstance(value, (list, tuple)) else ()
+
+
 def claim_row(claim: Claim, runs: list[Mapping[str, Any]] | None, command: str = "",
               deviations: Sequence[str] = ()) -> Row:
     """The row of one claim given the runs of its experiment (None: not run)."""
@@ -101,7 +106,7 @@ def claim_row(claim: Claim, runs: list[Mapping[str, Any]] | None, command: str =
         value, note = None, ""
     else:
         value, run, note = _measure(claim, runs)
-    own = tuple(str(d) for d in run.get("deviations", ()) or ())
+    own = _strings(run.get("deviations"))
     if claim.qualitative:
         verdict = BY_EYE
     elif value is None:
@@ -112,7 +117,7 @@ def claim_row(claim: Claim, runs: list[Mapping[str, Any]] | None, command: str =
         verdict = YES if claim.holds.holds(value) else NO
     command = str(run.get("command") or command)  # the command of the run that measured it, when it says
     return Row(claim, verdict, value=value, model=str(run.get("model", "")), images=_images(run), command=command,
-               note=note, figures=tuple(str(f) for f in run.get("figures", ()) or ()),
+               note=note, figures=_strings(run.get("figures")),
                deviations=tuple(dict.fromkeys([*deviations, *own])))
 
 
