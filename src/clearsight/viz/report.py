@@ -115,27 +115,26 @@ def _read_bytes(path: Path, limit: int) -> bytes | None:
         os.close(fd)
 
 
-def _read_json(path: Path) -> dict | None:
+def _read_json_value(path: Path) -> object:
+    """The JSON value in ``path``, read with the page's limits; None when it cannot be read or parsed."""
     data = _read_bytes(path, MAX_JSON_BYTES)
     if data is None:
         return None
     try:
-        meta = json.loads(data.decode("utf-8"))
+        return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
+
+
+def _read_json(path: Path) -> dict | None:
+    meta = _read_json_value(path)
     return meta if isinstance(meta, dict) else None
 
 
 def _read_summary(path: Path) -> dict | list | None:
-    """A reproduce experiment's summary.json (a dict, or a list of dicts: one per model run), read with the
-    page's limits; None when it is anything else."""
-    data = _read_bytes(path, MAX_JSON_BYTES)
-    if data is None:
-        return None
-    try:
-        summary = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return None
+    """A reproduce experiment's summary.json (a dict, or a list of dicts: one per model run); None when it is
+    anything else."""
+    summary = _read_json_value(path)
     if isinstance(summary, dict) or (isinstance(summary, list) and summary
                                      and all(isinstance(s, dict) for s in summary)):
         return summary
