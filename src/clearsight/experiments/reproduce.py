@@ -107,9 +107,15 @@ class Reproduction:
         experiments that do not use ``--model`` (:data:`MODEL_FREE`) write to ``OUT/PAPER/EXPERIMENT``."""
         path = self.out / self.paper / experiment
         if experiment not in MODEL_FREE:
-            path = path / model_folder(self.clf)
+            path = path / self.model_dir
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    @cached_property
+    def model_dir(self) -> str:
+        """:func:`model_folder` of the run's model, once (a module of your own has its weights hashed anew on
+        every digest)."""
+        return model_folder(self.clf)
 
     def work_model(self, spec: Any = None, clf: Any = None):
         """What the evaluation functions get as their model: the loaded classifier for the local engine, the
