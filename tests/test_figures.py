@@ -241,3 +241,19 @@ def test_a_figure_reads_back_as_an_image_of_the_requested_size(tmp_path):
     png = save_figure(explanation_figure(_photo(), _explanation(np.ones((64, 64)))), tmp_path / "f.png", dpi=100)
     with Image.open(io.BytesIO(png.read_bytes())) as im:
         assert im.size[0] > 600  # a 9.5-inch figure at 100 dpi, trimmed to its content
+
+
+def test_titles_count_in_the_right_number(tmp_path, monkeypatch):
+    """A one-photo run's figure says "1 image", not "1 images" (the lambda sweep's title, through the helper
+    every count in a title goes through)."""
+    import clearsight.viz.curves as curves
+    from clearsight.wording import counted
+
+    titles = []
+    monkeypatch.setattr(curves, "save_figure", lambda fig, path, **_: titles.append(fig._suptitle.get_text()))
+    values = {"cartoonx": (np.ones(2), np.zeros(2))}
+    for images in (1, 10):
+        curves.save_lambda_sweep_figure([4.0, 8.0], values, values, tmp_path / "sweep.png", images=images)
+    assert titles == ["lambda sweep, 1 image", "lambda sweep, 10 images"]
+    assert [counted(0, "photo"), counted(1, "patch", "patches"), counted(3, "patch", "patches")] == \
+        ["0 photos", "1 patch", "3 patches"]

@@ -66,6 +66,7 @@ def test_each_experiment_writes_its_figure_summary_and_claim_rows(runs, paper, e
         from clearsight.checkpoints import fingerprint
 
         settings = {"train_size": 30000, "epochs": 10, "seed": 0, "model": "SetSumNet-16"}
+        run.folder("set-sum").mkdir(parents=True, exist_ok=True)
         shutil.copy(TRAINED_SET_SUM, run.folder("set-sum") / f"set_sum_model-{fingerprint(settings)[:12]}.pt")
     reproduce(run, [experiment])
     summary = json.loads((run.folder(experiment) / "summary.json").read_text())
@@ -200,3 +201,20 @@ def test_a_second_model_adds_its_results_beside_the_firsts(runs, mobilenet):
     assert md_text(vit.clf.name) in models and md_text(mobilenet.name) in models
     for claim, command in (("moxi-cnn-ins-auc", "the CNN"), ("moxi-ins-auc", "the ViT")):
         assert "not measured" not in rows[claim] and f"reproduce on {command}" in rows[claim], rows[claim]
+
+
+def test_a_run_stopped_before_an_experiment_wrote_anything_leaves_no_folder(runs, tmp_path, monkeypatch):
+    """A kill during an experiment's first unit must not leave an empty OUT/PAPER/EXPERIMENT/MODEL folder
+    (it looks like a finished run that wrote nothing)."""
+    from clearsight.evaluation.driver import Evaluation
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    run = runs("moxi")
+    run.out = tmp_path / "out"
+    monkeypatch.setattr(Evaluation, "run", killed)
+    with pytest.raises(KeyboardInterrupt):
+        reproduce(run, ["curves"])
+    assert not (run.out / "moxi" / "curves").exists()
+    assert not run.out.exists() or not list(run.out.rglob("*")), list(run.out.rglob("*"))

@@ -35,6 +35,7 @@ from ..explanation import Explanation, atomic_csv, atomic_write_text
 from ..methods.base import Explainer
 from ..methods.capabilities import can, registered_class
 from ..parts import Absence, PatchGame, PatchGrid, make_absence
+from ..wording import counted
 from .driver import Evaluation, Progress, result_options
 from .sources import EvalMethod, resolve_methods, with_attributes
 
@@ -230,7 +231,7 @@ class CurveResults:
         count = max((len(v) for v in self.correct.values()), default=0)
         model = self.settings.get("model")
         return ", ".join([f"{self.name} curves", *([str(model)] if model else []),
-                          f"{count} photo{'s' if count != 1 else ''}"])
+                          counted(count, "photo")])
 
     def _write_table(self, path: Path, column: Callable[[str], np.ndarray]) -> Path:
         return write_curve_table(path, {m: column(m) for m in self.methods})

@@ -44,6 +44,7 @@ from ..parts.representations import (
     WaveletRepresentation,
     representation_from_settings,
 )
+from ..wording import counted
 from .curves import auc, write_curve_table
 from .driver import Evaluation, Progress, result_options
 from .sources import resolve_methods
@@ -286,7 +287,7 @@ class DistortionResults:
         paths["png"] = save_curve_figure({m: self.mean(m) for m in self.methods}, self.name, out / f"{self.name}.png",
                                          self.areas(), ylabel="distortion (l2 of softmax)",
                                          xlabel=f"% of components {verb}, most relevant first",
-                                         title=f"rate-distortion ({self.figure}), {len(self.images)} images")
+                                         title=f"rate-distortion ({self.figure}), {counted(len(self.images), 'image')}")
         atomic_write_text(paths["json"], json.dumps(meta, indent=2, default=str))  # last: the finished record
         return paths
 
@@ -352,5 +353,5 @@ def compare_figure(results: Sequence[str | Path], out: str | Path, normalized: b
     return save_curve_figure(curves, f"rd-{figure}", out,
                              ylabel="normalized distortion [%]" if normalized else "distortion (l2 of softmax)",
                              xlabel=f"% of components {verb}, most relevant first",
-                             title=f"rate-distortion ({figure}), {len(loaded)} results, "
+                             title=f"rate-distortion ({figure}), {counted(len(loaded), 'result')}, "
                                    f"{'/'.join(map(str, images))} images")

@@ -32,6 +32,7 @@ import torch
 
 from ..errors import MethodError
 from ..explanation import Explanation, atomic_write
+from ..wording import counted
 from .driver import Evaluation, Progress, result_options
 from .hallucination import REPRESENTATIONS, cp_scores, hallucination_score, saliency_explanation_image
 from .sources import resolve_methods
@@ -170,7 +171,7 @@ def scores_figure(results: ScoreResults):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     model = results.settings.get("model", "?")
-    fig.suptitle(f"conciseness-preciseness against hallucination, {model}, {len(results.images)} images "
+    fig.suptitle(f"conciseness-preciseness against hallucination, {model}, {counted(len(results.images), 'image')} "
                  f"(X: mean)", fontsize=10)
     return fig
 

@@ -104,12 +104,12 @@ class Reproduction:
         """Where ``experiment`` writes its figures and summary: ``OUT/PAPER/EXPERIMENT/MODEL``, a folder per
         model (its name and a digest of its weights), so that a run on a second model (the MoXI paper's
         ResNet-18 curves beside its ViT's) adds its results beside the first's instead of replacing them;
-        experiments that do not use ``--model`` (:data:`MODEL_FREE`) write to ``OUT/PAPER/EXPERIMENT``."""
+        experiments that do not use ``--model`` (:data:`MODEL_FREE`) write to ``OUT/PAPER/EXPERIMENT``.
+
+        The folder is not made here: each writer makes it with its first file, so a run stopped before an
+        experiment wrote anything leaves no empty folder behind."""
         path = self.out / self.paper / experiment
-        if experiment not in MODEL_FREE:
-            path = path / self.model_dir
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        return path if experiment in MODEL_FREE else path / self.model_dir
 
     @cached_property
     def model_dir(self) -> str:
@@ -379,6 +379,7 @@ def moxi_set_sum(run: Reproduction) -> dict[str, Any]:
     from .set_sum import reproduce_set_sum
 
     folder = run.folder("set-sum")
+    folder.mkdir(parents=True, exist_ok=True)  # its model is saved there before the curves are computed
     result = reproduce_set_sum(folder, train_size=int(run.options.get("set_sum_train", 30000)),
                                epochs=int(run.options.get("set_sum_epochs", 10)),
                                test_size=int(run.options.get("set_sum_test", 200)), seed=run.seed,
@@ -589,7 +590,6 @@ def cartoonx_vit(run: Reproduction) -> dict[str, Any]:
         kind = "vit" if getattr(clf, "is_token_model", False) else "cnn"
         methods = ["cartoonx", "random-wavelet"] + (["rollout"] if kind == "vit" else [])
         sub = folder / kind
-        sub.mkdir(exist_ok=True)
         summary, figures, images, results = rate_distortion_runs(run, spec, clf, methods, sub)
         by_kind[kind] = {"model": clf.name, **summary, "images": images, "paths": {
             f: str(sub / f"rd-{f}.json") for f in ("keep", "randomize")}}
@@ -683,6 +683,7 @@ def reproduce(run: Reproduction, only: Sequence[str] | None = None,
 def _write_text(path: Path, text: str) -> None:
     from ..explanation import atomic_write
 
+    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda f: f.write(text.encode()))
 
 

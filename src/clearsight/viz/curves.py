@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..wording import counted
 from .overlay import DEFAULT_DPI, new_figure, save_figure
 
 
@@ -57,5 +58,5 @@ def save_lambda_sweep_figure(lambdas: list[float], distortion: Mapping[str, tupl
         ax.set_ylabel(quantity)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(f"lambda sweep{'' if images is None else f', {images} images'}", fontsize=10)
+    fig.suptitle(f"lambda sweep{'' if images is None else ', ' + counted(images, 'image')}", fontsize=10)
     return save_figure(fig, path, dpi=dpi, format=format)

@@ -29,6 +29,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from ..errors import ClearsightError
+from ..wording import counted
 
 #: folders of finished per-image results and optimiser checkpoints: data, not results to show
 SKIPPED_FOLDERS = {"runs", ".checkpoints"}
@@ -343,7 +344,7 @@ def _evaluation_card(item: _Evaluation, base: Path) -> str:
     skipped = item.summary.get("skipped")
     counts = ""
     if isinstance(images, list):
-        counts = f"<p>{len(images)} images" + (f", {len(skipped)} skipped (misclassified)"
+        counts = f"<p>{counted(len(images), 'image')}" + (f", {len(skipped)} skipped (misclassified)"
                                                if isinstance(skipped, list) else "") + "</p>"
     title = os.path.relpath(item.name, base)
     return f'<div class="card wide" id="{item.anchor}"><h3>{_text(title)}</h3>{counts}{figures}{tables}</div>'

@@ -115,6 +115,7 @@ def write_summary(path: str | Path, summary: Mapping[str, Any] | Sequence[Mappin
     :func:`read_summary` reads back)."""
     path = Path(path)
     text = json.dumps(jsonable(summary), indent=1, allow_nan=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda f: f.write(text.encode("utf-8")))
     return path
 
