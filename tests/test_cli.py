@@ -99,3 +99,21 @@ def test_not_an_image(tmp_path, capsys):
 def test_models_lists_specs(capsys):
     code, out, _ = run(capsys, "models")
     assert code == 0 and "efficientnet_lite0" in out and "timm:" in out
+
+
+def test_every_help_page_prints_its_percent_signs_once():
+    """argparse formats ``help=`` strings with %, not descriptions: a "%%" written into a description reached
+    the user as "x%%" in ``clearsight evaluate --help``."""
+    import argparse
+
+    from clearsight.cli.parser import build_parser
+
+    parser = build_parser()
+    pages = {"clearsight": parser.format_help()}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            pages.update({name: sub.format_help() for name, sub in action.choices.items()})
+    assert len(pages) > 5
+    for name, page in pages.items():
+        assert "%%" not in page and "%(" not in page, name
+    assert "keep the top x% while" in " ".join(pages["evaluate"].split())

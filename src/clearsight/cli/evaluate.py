@@ -10,7 +10,6 @@ method takes, and which curves it fits, come from the capabilities its class dec
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from .common import (
     split_names,
     writable_folder,
 )
+from .progress import unit_bar
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -190,8 +190,6 @@ def _replacements(args: argparse.Namespace) -> list:
 
 
 def _evaluate_replacement(args, clf, images, labels, names, methods, options, store, replacements) -> int:
-    from tqdm import tqdm
-
     from ..evaluation.replacement import (
         evaluate_replacement_curves,
         perturbation_norms_by_order,
@@ -199,12 +197,13 @@ def _evaluate_replacement(args, clf, images, labels, names, methods, options, st
     )
 
     total = len(images) * len(methods) * len(replacements)
-    with tqdm(total=total, desc=f"{args.curve} deletion curves", unit="run", file=sys.stderr) as bar:
+    with unit_bar(f"{args.curve} deletion curves", total, unit="run") as progress:
+        bar = progress.bar
         for replace in replacements:
             results = evaluate_replacement_curves(
                 clf, images, labels, methods, replace, names=names, score=args.score or "log-odds",
                 method_options=options, patch_size=args.patch_size,
-                progress=lambda m: (bar.set_postfix_str(m), bar.update()), store=store)
+                progress=progress, store=store)
             written = results.save(args.out)
             bar.write(f"{results.name}: {len(results.images)} images evaluated, {len(results.skipped)} skipped "
                       "(misclassified)")
@@ -220,16 +219,14 @@ def _evaluate_replacement(args, clf, images, labels, names, methods, options, st
 
 
 def _evaluate_lambda_sweep(args, clf, images, labels, names, methods, options, store) -> int:
-    from tqdm import tqdm
-
     from ..experiments.lambda_sweep import evaluate_lambda_sweep
 
     values = lambdas(args.lambdas)
     total = len(images) * len(methods) * len(values)
-    with tqdm(total=total, desc="lambda sweep", unit="run", file=sys.stderr) as bar:
+    with unit_bar("lambda sweep", total, unit="run") as progress:
         results = evaluate_lambda_sweep(
             clf, images, labels, methods, values, names=names, method_options=options, samples=args.draws,
-            progress=lambda key: (bar.set_postfix_str(key), bar.update()), store=store)
+            progress=progress, store=store)
     written = results.save(args.out)
     print(f"{len(results.images)} images evaluated, {len(results.skipped)} skipped (misclassified)")
     for m in results.methods:
@@ -242,15 +239,14 @@ def _evaluate_lambda_sweep(args, clf, images, labels, names, methods, options, s
 
 def _evaluate_inits(args, clf, images, labels, names, methods, options, store) -> int:
     import numpy as np
-    from tqdm import tqdm
 
     from ..experiments.initialisations import evaluate_initialisations
 
     inits = split_names(args.inits)
-    with tqdm(total=len(images) * len(inits), desc="initialisations", unit="run", file=sys.stderr) as bar:
+    with unit_bar("initialisations", len(images) * len(inits), unit="run") as progress:
         results = evaluate_initialisations(
             clf, images, labels, methods[0], inits, names=names, options=options.get(methods[0], {}),
-            progress=lambda v: (bar.set_postfix_str(v), bar.update()), store=store)
+            progress=progress, store=store)
     written = results.save(args.out)
     print(f"{len(results.images)} images evaluated, {len(results.skipped)} skipped (misclassified)")
     for v in results.loss:
@@ -261,15 +257,13 @@ def _evaluate_inits(args, clf, images, labels, names, methods, options, store) -
 
 
 def _evaluate_scores(args, clf, images, labels, names, methods, options, store) -> int:
-    from tqdm import tqdm
-
     from ..evaluation.scores_curve import evaluate_scores
 
-    with tqdm(total=len(images) * len(methods), desc="scores", unit="run", file=sys.stderr) as bar:
+    with unit_bar("scores", len(images) * len(methods), unit="run") as progress:
         results = evaluate_scores(
             clf, images, labels, methods, names=names, method_options=options,
             representation=getattr(args, "cp_representation", "own"),
-            progress=lambda m: (bar.set_postfix_str(m), bar.update()), store=store)
+            progress=progress, store=store)
     written = results.save(args.out)
     print(f"{len(results.images)} images evaluated, {len(results.skipped)} skipped (misclassified)")
     for method, means in results.means().items():
@@ -313,15 +307,13 @@ def evaluate_options(args: argparse.Namespace, methods: list[str]) -> dict[str, 
 
 
 def _evaluate_insertion_deletion(args, clf, images, labels, names, methods, options, store) -> int:
-    from tqdm import tqdm
-
     from ..evaluation import evaluate_curves
 
-    with tqdm(total=len(images) * len(methods), desc=f"{args.curve} curves", unit="run", file=sys.stderr) as bar:
+    with unit_bar(f"{args.curve} curves", len(images) * len(methods), unit="run") as progress:
         results = evaluate_curves(
             clf, images, labels, methods, args.curve, names=names, absence=args.absence,
             score=args.score or "log-odds", method_options=options, patch_size=args.patch_size,
-            progress=lambda m: (bar.set_postfix_str(m), bar.update()), store=store)
+            progress=progress, store=store)
     written = results.save(args.out)
     print(f"{len(results.images)} images evaluated, {len(results.skipped)} skipped (misclassified)")
     for method, value in results.aucs().items():
@@ -331,15 +323,13 @@ def _evaluate_insertion_deletion(args, clf, images, labels, names, methods, opti
 
 
 def _evaluate_rate_distortion(args, clf, images, labels, names, methods, options, store) -> int:
-    from tqdm import tqdm
-
     from ..evaluation import evaluate_rate_distortion
 
     figure = args.curve.removeprefix("rd-")
-    with tqdm(total=len(images) * len(methods), desc=f"{args.curve} curves", unit="run", file=sys.stderr) as bar:
+    with unit_bar(f"{args.curve} curves", len(images) * len(methods), unit="run") as progress:
         results = evaluate_rate_distortion(
             clf, images, labels, methods, figure, names=names, method_options=options, seed=args.seed,
-            draws=args.draws, progress=lambda m: (bar.set_postfix_str(m), bar.update()), store=store)
+            draws=args.draws, progress=progress, store=store)
     written = results.save(args.out)
     print(f"{len(results.images)} images evaluated, {len(results.skipped)} skipped (misclassified)")
     better = "lower" if figure == "keep" else "higher"

@@ -131,8 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "deletion curves whose deleted patches show a corrupted or adversarial copy of the photo; "
                         "writes deletion-NAME-SEVERITY_*.csv or deletion-adversarial_*.csv (plus _patch_norms.csv). "
                         "With --curve rd-keep / rd-randomize: rank each explanation's components (CartoonX: wavelet "
-                        "coefficients; others: pixels) and keep the top x%% while randomising the rest, or "
-                        "randomise the top x%%, for x = 0..100; writes "
+                        "coefficients; others: pixels) and keep the top x% while randomising the rest, or "
+                        "randomise the top x%, for x = 0..100; writes "
                         "rd-FIGURE_mean.csv, _std.csv, _normalized.csv, rd-FIGURE.json and rd-FIGURE.png. With --curve "
                         "lambda-sweep: explain each image with cartoonx and pixel-rde at every --lambdas value and "
                         "measure each final mask's distortion and sparsity; writes lambda_sweep.csv/.json/.png. "
@@ -211,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     ss = sub.add_parser("set-sum", help="the MoXI paper's visual SET-SUM task: where Shapley values fail",
                         description="Train a small CNN to add the distinct digits of 2x2 digit grids (scikit-learn's "
                         "bundled digits), then draw the insertion curves of MoXI, MoXI(-) and Shapley on grids whose "
-                        "largest digit appears twice: 0/25/50/75/100%% of the cells inserted. Writes the model and "
+                        "largest digit appears twice: 0/25/50/75/100% of the cells inserted. Writes the model and "
                         "set-sum-insertion_accuracy.csv, _auc.csv, .json and .png to --out; reruns reuse both.")
     ss.add_argument("--out", default=f"{DEFAULT_OUT}/set-sum", help=f"output folder (default {DEFAULT_OUT}/set-sum)")
     ss.add_argument("--train-size", type=int, default=30000, help="training composites (default 30000)")

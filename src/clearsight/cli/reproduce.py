@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..errors import MethodError
 from .common import check_device, model_spec, seed_everything, split_names, writable_folder
+from .progress import unit_bar
 
 
 def make_engine(name: str, address: str | None, workers: int | None):
@@ -31,25 +32,7 @@ def make_engine(name: str, address: str | None, workers: int | None):
     raise MethodError(f"unknown engine {name!r}; choose local or ray")
 
 
-class UnitBar:
-    """The run's progress: one tick per unit, the total growing as each experiment plans its units (the
-    evaluation driver calls :meth:`expect`), so the bar reads "done/planned so far" rather than a bare count."""
-
-    def __init__(self, bar) -> None:
-        self.bar = bar
-
-    def __call__(self, label: str) -> None:
-        self.bar.set_postfix_str(str(label)[:40])
-        self.bar.update()
-
-    def expect(self, units: int) -> None:
-        self.bar.total = (self.bar.total or 0) + int(units)
-        self.bar.refresh()
-
-
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from ..evaluation import read_labels
     from ..evaluation.driver import ModelSpec
     from ..experiments.reproduce import Reproduction, check_experiments, reproduce, write_results
@@ -84,11 +67,11 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                                 "heatmap_images": args.heatmap_images, "set_sum_train": args.set_sum_train,
                                 "set_sum_epochs": args.set_sum_epochs, "set_sum_test": args.set_sum_test})
     run.labels = read_labels(args.labels, run.clf) if args.labels else {}
-    with engine, tqdm(desc=f"reproduce {args.paper}", unit="unit", file=sys.stderr) as bar:
-        run.progress = UnitBar(bar)
+    with engine, unit_bar(f"reproduce {args.paper}") as progress:
+        run.progress = progress
 
         def done(experiment: str, summary: dict) -> None:
-            bar.write(f"{experiment}: {summary.get('images', 0)} images; "
+            progress.bar.write(f"{experiment}: {summary.get('images', 0)} images; "
                       f"figures: {', '.join(summary.get('figures', [])) or 'none'}")
 
         results = reproduce(run, experiments, done)

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+
+from .progress import unit_bar
 
 
 def cmd_set_sum(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from ..experiments.set_sum import check_set_sum, reproduce_set_sum
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     check_set_sum(args.train_size, args.epochs, args.test_size, args.rounds, methods)
-    with tqdm(total=args.test_size * len(methods), desc="SET-SUM curves", unit="run", file=sys.stderr) as bar:
+    with unit_bar("SET-SUM curves", args.test_size * len(methods), unit="run") as progress:
         run = reproduce_set_sum(
             args.out, args.train_size, args.epochs, args.test_size, args.seed, args.rounds, methods,
-            train_progress=lambda epoch, loss: bar.write(f"epoch {epoch}/{args.epochs}: loss {loss:.4f}"),
-            progress=lambda m: (bar.set_postfix_str(m), bar.update()))
+            train_progress=lambda epoch, loss: progress.bar.write(f"epoch {epoch}/{args.epochs}: loss {loss:.4f}"),
+            progress=progress)
     curves = run.curves
     print(f"model {run.model_path}: accuracy {run.accuracy_uniform:.3f} on uniform test grids, "
           f"{run.accuracy_largest_twice:.3f} on grids with the largest digit twice")

@@ -185,18 +185,21 @@ class Evaluation:
         ``progress(label)`` is called once per unit, and once per label in ``labels_per_image`` for each
         skipped image, so that a progress bar sized images x units still ends full. A ``progress`` with an
         ``expect(n)`` method is told first how many calls this run will make (a bar over several evaluations,
-        such as ``clearsight reproduce``'s, grows its total as each one is planned).
+        such as ``clearsight reproduce``'s, grows its total as each one is planned); one with a
+        ``from_store(label)`` method gets the units that cost nothing (loaded from the store, or a skipped
+        image's) there instead, so that its estimate of the time left counts computed units only.
         """
         expect = getattr(progress, "expect", None)
         if expect is not None:
             expect(len(planned) + len(skipped) * len(labels_per_image))
-        if progress:
+        free = getattr(progress, "from_store", progress)
+        if free:
             for _ in skipped:
                 for label in labels_per_image:
-                    progress(label)
+                    free(label)
         if not planned:
             return {}
         labels = {p.unit: p.label for p in planned}
         work = UnitWork(self.work_model, {p.unit: p.task for p in planned})
-        report = (lambda unit, cached: progress(labels[unit])) if progress else None
+        report = (lambda unit, cached: (free if cached else progress)(labels[unit])) if progress else None
         return self.engine.run(work, [p.unit for p in planned], self.store, report)
