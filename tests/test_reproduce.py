@@ -104,7 +104,8 @@ def test_a_second_run_computes_nothing_and_tables_regenerate_from_summaries(runs
 def test_bad_flags_fail_before_any_model_loads(tmp_path, capsys):
     assert main(["reproduce", "moxi", "--only", "curvs", "--images", str(SAMPLES), "--out", str(tmp_path)]) == 2
     assert "unknown moxi experiment curvs" in capsys.readouterr().err
-    assert main(["reproduce", "cartoonx", "--images", str(SAMPLES), "--address", "127.0.0.1:1", *DEIT_CLI,
+    assert main(["reproduce", "cartoonx", "--only", "lambda", "--images", str(SAMPLES), "--address", "127.0.0.1:1",
+                 *DEIT_CLI,
                  "--out", str(tmp_path)]) == 2
     assert "--address names a Ray cluster" in capsys.readouterr().err
     assert not (tmp_path / "units").exists()
@@ -124,6 +125,31 @@ def test_an_unusable_out_or_device_fails_in_one_line_before_the_model_loads(tmp_
                  "--device", "cuda:7", "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "cuda" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_cluster_that_cannot_be_reached_or_a_missing_second_model_fail_before_the_model_loads(
+        tmp_path, capsys, monkeypatch):
+    """``ray.init`` on a wrong address never returns (it retries the GCS for good): the address is tried first,
+    with a timeout, and refused in one line; so are the vit experiment without --other-model and an address
+    that is not HOST:PORT."""
+    import socket
+
+    import clearsight.models as models
+
+    pytest.importorskip("ray")
+    monkeypatch.setattr(models, "load_model", lambda *a, **k: pytest.fail("the model loaded before the check"))
+    with socket.socket() as closed:  # a port nothing listens on: bound, never listening
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        cases = [(["moxi", "--engine", "ray", "--address", f"127.0.0.1:{port}"],
+                  f"cannot reach Ray at 127.0.0.1:{port}"),
+                 (["moxi", "--engine", "ray", "--address", "ray://headnode"], "should be HOST:PORT"),
+                 (["cartoonx", "--only", "vit"], "give --other-model")]
+        for argv, needle in cases:
+            code = main(["reproduce", *argv, "--images", str(SAMPLES), *DEIT_CLI, "--out", str(tmp_path / "out")])
+            err = capsys.readouterr().err
+            assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "out").exists()
 
 

@@ -28,14 +28,16 @@ def make_engine(name: str, address: str | None, workers: int | None):
     if name == "ray":
         from ..engine.ray import RayEngine
 
-        return RayEngine(address=address, workers=workers)
+        engine = RayEngine(address=address, workers=workers)
+        engine.check_address()  # before the model loads: a wrong address would otherwise hang in ray.init
+        return engine
     raise MethodError(f"unknown engine {name!r}; choose local or ray")
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from ..evaluation import read_labels
     from ..evaluation.driver import ModelSpec
-    from ..experiments.reproduce import Reproduction, check_experiments, reproduce, write_results
+    from ..experiments.reproduce import Reproduction, check_experiments, check_models, reproduce, write_results
     from ..io import list_images
 
     experiments = check_experiments(args.paper, split_names(args.only) if args.only else None)
@@ -52,6 +54,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         path = write_results(out, args.paper)
         print(f"claims table (from the stored summaries): {path}")
         return 0
+    check_models(experiments, args.other_model)
     check_device(args.device)
     engine = make_engine(args.engine, args.address, args.workers)
     seed_everything(args.seed)
@@ -66,13 +69,14 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                                 "corruptions": split_names(args.corruptions) if args.corruptions else None,
                                 "heatmap_images": args.heatmap_images, "set_sum_train": args.set_sum_train,
                                 "set_sum_epochs": args.set_sum_epochs, "set_sum_test": args.set_sum_test})
+    run.clf, run.other_clf  # noqa: B018 -- load both now: a model that cannot load fails before the progress bar
     run.labels = read_labels(args.labels, run.clf) if args.labels else {}
     with engine, unit_bar(f"reproduce {args.paper}") as progress:
         run.progress = progress
 
         def done(experiment: str, summary: dict) -> None:
             progress.bar.write(f"{experiment}: {summary.get('images', 0)} images; "
-                      f"figures: {', '.join(summary.get('figures', [])) or 'none'}")
+                               f"figures: {', '.join(summary.get('figures', [])) or 'none'}")
 
         results = reproduce(run, experiments, done)
     print(f"claims beside the paper: {results} (also on the page that `clearsight report {shlex.quote(str(out))}` "

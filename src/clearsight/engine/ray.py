@@ -31,6 +31,8 @@ from .units import Unit, UnitStore, Work
 
 #: units sent ahead to each worker, so it never waits for the driver between two units
 IN_FLIGHT_PER_WORKER = 2
+#: seconds to wait for a cluster's head to accept a connection before saying it cannot be reached
+CONNECT_TIMEOUT = 5.0
 
 INSTALL_HINT = "pip install -e '.[ray]' in the clearsight source folder"
 
@@ -148,11 +150,20 @@ class RayEngine:
             self._ray.shutdown()
         self._started = False
 
+    def check_address(self) -> None:
+        """Refuse, in one line, a cluster address whose head does not accept a connection: ``ray.init`` on a
+        wrong host or port does not fail, it retries for good (seen with Ray 2.x: "Failed to connect to GCS
+        ... within 5 seconds", again and again). ``auto`` and no address are left to Ray."""
+        if self.address is None or self.address in ("auto", "local"):
+            return
+        reach_head(self.address, CONNECT_TIMEOUT)
+
     def _connect(self) -> None:
         """Initialise Ray unless it already is (then this engine owns it, and :meth:`close` shuts it down)."""
         ray = self._ray
         if ray.is_initialized():
             return
+        self.check_address()
         try:
             if self.address is not None:
                 ray.init(address=self.address, log_to_driver=True)
@@ -237,6 +248,24 @@ class RayEngine:
         finally:
             for actor in actors:
                 ray.kill(actor, no_restart=True)
+
+
+def reach_head(address: str, timeout: float) -> None:
+    """Open (and close) a TCP connection to a Ray address (``HOST:PORT`` or ``ray://HOST:PORT``), or raise
+    :class:`EngineError` saying why not."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise EngineError(f"Ray address {address!r} should be HOST:PORT (the head's GCS port, 6379 unless "
+                          "`ray start --head --port` said otherwise), ray://HOST:PORT or auto")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as err:
+        why = "timed out" if isinstance(err, TimeoutError) else (err.strerror or str(err) or type(err).__name__)
+        raise EngineError(f"cannot reach Ray at {address}: {why}; is the head node up (`ray start --head`) and "
+                          "is that its address?") from None
 
 
 def _first_line(error: BaseException) -> str:

@@ -580,9 +580,7 @@ def cartoonx_vit(run: Reproduction) -> dict[str, Any]:
     with attention rollout on the ViT, and the masks' sparsity."""
     from ..evaluation.rate_distortion import compare_figure
 
-    if run.other_model is None:
-        raise MethodError("the vit experiment compares two models: give --other-model (a CNN when --model is a "
-                          "ViT, or the other way round)")
+    check_models(["vit"], run.other_model)
     pairs = [(run.model, run.clf), (run.other_model, run.other_clf)]
     by_kind: dict[str, Any] = {}
     folder = run.folder("vit")
@@ -650,6 +648,14 @@ def check_experiments(paper: str, only: Sequence[str] | None) -> list[str]:
     if unknown:
         raise MethodError(f"unknown {paper} experiment {', '.join(unknown)}; choose from {', '.join(names)}")
     return [e for e in names if e in set(only)]
+
+
+def check_models(experiments: Sequence[str], other_model: Any) -> None:
+    """Refuse, before any model loads, experiments that need a second model when none is given."""
+    if "vit" in experiments and other_model is None:
+        rest = ",".join(e for e in experiments if e != "vit")
+        raise MethodError("the vit experiment compares two models: give --other-model (a CNN when --model is a "
+                          "ViT, or the other way round)" + (f", or leave vit out: --only {rest}" if rest else ""))
 
 
 def write_results(out: Path, paper: str) -> Path:
