@@ -416,7 +416,7 @@ def build_report(folder: str | os.PathLike, out: str | os.PathLike | None = None
     """Write an HTML page describing the results in ``folder`` (default ``folder/report.html``)."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise ClearsightError(f"no results folder at {folder}: give the --out folder of explain or evaluate")
+        raise ClearsightError(f"no results folder at {folder}: give the --out folder of explain, evaluate or reproduce")
     out = Path(out) if out is not None else folder / "report.html"
     base = out.resolve().parent
     found = _scan(folder.resolve())
