@@ -1,6 +1,7 @@
-"""The unit progress bar of ``evaluate`` and ``reproduce``: units loaded from the store tick the bar but stay
-out of the estimate of the time left (a resumed run once announced "3 s left" for hours of work), and the
-estimate is the pace of the computed units times the units still to come."""
+"""The unit progress bar of ``explain``, ``evaluate`` and ``reproduce``: units loaded from the store (or results
+``explain`` kept) tick the bar but stay out of the estimate of the time left (a resumed run once announced
+"3 s left" for hours of work), and the estimate is the pace of the computed units times the units still to
+come."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def test_the_time_left_counts_computed_units_only():
     assert bar.left() is None and "left" not in bar.bar.postfix
     clock.now += 120  # two minutes for the first computed unit
     bar("cartoonx")
-    assert bar.left() == 9 * 120.0 and bar.bar.postfix == "cartoonx, 90 from the store, ~18 min left"
+    assert bar.left() == 9 * 120.0 and bar.bar.postfix == "cartoonx, 90 already done, ~18 min left"
     clock.now += 60  # two more in one minute: 3 units in 3 minutes, 7 to go
     bar("pixel-rde")
     bar("pixel-rde")

@@ -16,6 +16,7 @@ from .common import (
     seed_everything,
     writable_folder,
 )
+from .progress import unit_bar
 
 if TYPE_CHECKING:  # the CLI imports torch and the methods lazily, so that --help stays fast
     import torch
@@ -116,8 +117,6 @@ def _differences(meta_path: Path, request: dict[str, Any]) -> list[str]:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from ..methods import build_explainer
     from ..methods.capabilities import can
 
@@ -134,11 +133,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
     clf = load_classifier(args)
     target = clf.check_target(args.target) if args.target is not None else None
     variants = method_variants(args)
-    with tqdm(paths, desc=f"{args.method}", unit="image", disable=len(paths) < 2, file=sys.stderr) as bar:
-        for path in bar:
+    with unit_bar(args.method, len(paths), unit="image", disable=len(paths) < 2) as progress:
+        for path in paths:
             figure, line = explain_file(clf, explainer, path, target, out, args.size, args.resize, args.overwrite,
                                         getattr(args, "plot_loss", False), variants, args.dpi, args.format)
-            bar.write(f"{path}: {line}" + (f" -> {figure}" if figure is not None else ""), file=sys.stdout)
+            progress.bar.write(f"{path}: {line}" + (f" -> {figure}" if figure is not None else ""), file=sys.stdout)
+            (progress if figure is not None else progress.from_store)(path.name)  # kept results: no time spent
     return 0
 
 

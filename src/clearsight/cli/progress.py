@@ -1,5 +1,5 @@
-"""The progress bar of the commands that run units of work (``evaluate``, ``reproduce``): one tick per unit,
-and an estimate of the time left that counts only the units really computed.
+"""The progress bar of the commands that run units of work (``explain``, ``evaluate``, ``reproduce``): one tick
+per unit (a photo, for ``explain``), and an estimate of the time left that counts only the units computed.
 
 tqdm's own estimate is made from every tick, so a resumed run that loads 90 stored units in three seconds
 announced "3 s left" for the 90 that still take minutes each. Here units found in the store tick the bar
@@ -59,7 +59,7 @@ class UnitBar:
         self.bar.update()
         parts = [str(label)[:40]]
         if self.stored:
-            parts.append(f"{self.stored} from the store")
+            parts.append(f"{self.stored} already done")
         left = self.left()
         if left is not None:
             parts.append(f"~{duration(left)} left")
@@ -76,9 +76,10 @@ def duration(seconds: float) -> str:
 
 
 @contextmanager
-def unit_bar(desc: str, total: int | None = None, unit: str = "unit") -> Iterator[UnitBar]:
-    """A :class:`UnitBar` on stderr for the length of the block; ``bar.bar.write`` prints above it."""
+def unit_bar(desc: str, total: int | None = None, unit: str = "unit", disable: bool = False) -> Iterator[UnitBar]:
+    """A :class:`UnitBar` on stderr for the length of the block (none drawn when ``disable``: one photo needs
+    no bar); ``bar.bar.write`` prints above it."""
     from tqdm import tqdm
 
-    with tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, bar_format=BAR_FORMAT) as bar:
+    with tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, bar_format=BAR_FORMAT, disable=disable) as bar:
         yield UnitBar(bar)
