@@ -157,10 +157,10 @@ def test_curves_go_photo_group_by_group_and_join_to_the_one_pass_result(photos, 
     """A curves run stopped after its first group leaves both curves of that group's photos and nothing of the
     next (a smaller --limit is then a complete result); resumed, the joined groups equal one evaluation of every
     photo at once; the progress total is announced once, for every group."""
-    import clearsight.experiments.reproduce as experiments
+    import clearsight.experiments.moxi_paper as moxi_paper
     from clearsight.evaluation import evaluate_curves
 
-    monkeypatch.setattr(experiments, "CURVE_GROUP", 1)
+    monkeypatch.setattr(moxi_paper, "CURVE_GROUP", 1)
     spec = ModelSpec("timm:deit_tiny_patch16_224", str(MODELS / "deit_tiny_patch16_224.pth"))
     run = Reproduction(paper="moxi", model=spec, images=sorted(photos.iterdir()), labels={}, out=tmp_path,
                        options=dict(SMALL), command="test")

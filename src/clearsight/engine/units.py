@@ -32,7 +32,9 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def _safe(text: str, limit: int = 60) -> str:
+def safe_name(text: str, limit: int = 60) -> str:
+    """``text`` (a photo's, method's or model's name) as a file name: characters other than letters, digits and
+    ``._-`` become ``_``, at most ``limit`` of them."""
     return re.sub(r"[^A-Za-z0-9._-]", "_", text)[:limit] or "_"
 
 
@@ -86,8 +88,8 @@ class UnitStore:
 
     def path(self, unit: Unit) -> Path:
         image_tag = hashlib.sha256(unit.image.encode()).hexdigest()[:6]  # names equal once made safe stay apart
-        name = f"{_safe(unit.image)}-{image_tag}__{_safe(unit.method, 40)}-{unit.key()[:12]}.npz"
-        return self.folder / _safe(unit.experiment, 40) / name
+        name = f"{safe_name(unit.image)}-{image_tag}__{safe_name(unit.method, 40)}-{unit.key()[:12]}.npz"
+        return self.folder / safe_name(unit.experiment, 40) / name
 
     def __contains__(self, unit: Unit) -> bool:
         return self.load(unit) is not None
