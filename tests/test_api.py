@@ -48,6 +48,17 @@ def test_method_classes_document_their_options():
         clearsight.NoSuchMethod  # noqa: B018
 
 
+def test_every_method_of_the_cli_has_its_class_in_clearsight():
+    """What ``clearsight explain --method NAME`` runs, ``clearsight.<Class>(...)`` makes (WaveletX and
+    ShearletX were reachable only through the registry)."""
+    from clearsight.methods import METHODS, explainer_class
+
+    for name in METHODS:
+        cls, _ = explainer_class(name)
+        assert getattr(clearsight, cls.__name__) is cls, name
+        assert cls.__name__ in clearsight.__all__ and cls.__name__ in clearsight.__doc__, name
+
+
 def test_options_errors_speak_of_arguments_and_render_as_flags():
     from clearsight.methods import build_explainer
 

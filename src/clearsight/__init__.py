@@ -2,9 +2,9 @@
 
 ``clearsight.explain(model, images, method="gradcam", target=None, **options)`` is the one call most users
 need; the method classes (``GradCAM``, ``GradCAMPlusPlus``, ``AttentionRollout``, ``CartoonX``, ``PixelRDE``,
-``MoXI`` (``MoXI(interactions=False)`` is MoXI(-)), ``ShapleySampling``) take the same options as keyword
-arguments and are imported on
-first use, so that ``import clearsight`` stays fast and loads no method's dependencies.
+``WaveletX``, ``ShearletX``, ``MoXI`` (``MoXI(interactions=False)`` is MoXI(-)), ``ShapleySampling``) take
+the same options as keyword arguments and are imported on first use, so that ``import clearsight`` stays fast
+and loads no method's dependencies.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ METHOD_CLASSES = {
     "AttentionRollout": "clearsight.methods.rollout",
     "CartoonX": "clearsight.methods.cartoonx",
     "PixelRDE": "clearsight.methods.pixel_rde",
+    "WaveletX": "clearsight.methods.waveletx",
+    "ShearletX": "clearsight.methods.waveletx",
     "MoXI": "clearsight.methods.moxi",
     "ShapleySampling": "clearsight.methods.shapley",
 }
