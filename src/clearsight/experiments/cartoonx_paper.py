@@ -61,11 +61,15 @@ def cartoonx_lambda(run: Reproduction) -> dict[str, Any]:
                                     names=run.names, method_options=options, seed=run.seed,
                                     progress=run.progress, store=run.store, engine=run.engine)
     written = results.save(run.folder("lambda"))
-    summary = {"lambdas": lambdas}
+    summary: dict[str, Any] = {"lambdas": lambdas}
     for quantity in ("distortion", "sparsity"):
         summary[quantity] = {m: {f"{lam:g}": float(v) for lam, v in zip(lambdas, results.summary(m, quantity)[0])}
                              for m in results.methods}
-    return {**run.common(len(results.images)), **summary, "figures": [str(written["png"])]}
+    notes = [f"lambda_k in {{{', '.join(f'{lam:g}' for lam in lambdas)}}} for both methods"
+             + (" (the reproduction's code; its text speaks of six values)" if tuple(lambdas) == LAMBDAS else "")
+             + "; each mask's distortion from one noise draw, as the reproduction's evaluation does."]
+    common = run.common(len(results.images))
+    return {**common, **summary, "deviations": common["deviations"] + notes, "figures": [str(written["png"])]}
 
 
 def cartoonx_inits(run: Reproduction) -> dict[str, Any]:
