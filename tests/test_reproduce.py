@@ -173,12 +173,16 @@ def test_curves_go_photo_group_by_group_and_join_to_the_one_pass_result(photos, 
 
     class Bar:
         def __init__(self, stop_after=None):
-            self.calls, self.total, self.stop_after = 0, 0, stop_after
+            self.calls, self.total, self.stored, self.stop_after = 0, 0, 0, stop_after
 
         def __call__(self, label):
             self.calls += 1
             if self.calls == self.stop_after:
                 raise Stop
+
+        def from_store(self, label):
+            self.stored += 1
+            self.calls += 1
 
         def expect(self, n):
             self.total += n
@@ -193,6 +197,7 @@ def test_curves_go_photo_group_by_group_and_join_to_the_one_pass_result(photos, 
     run.progress = bar = Bar()
     reproduce(run, ["curves"])
     assert bar.total == bar.calls == 2 * len(PHOTOS) * len(methods)
+    assert bar.stored == 2 * len(methods)  # the first photo's, said to be stored (not in the time left)
     summary = json.loads((run.folder("curves") / "summary.json").read_text())
     assert summary["images"] == len(PHOTOS)
     for curve in ("insertion", "deletion"):

@@ -37,6 +37,21 @@ Progress = Callable[[str], None]
 NOT_RESULT_OPTIONS = ("checkpoint_dir", "progress")
 
 
+class TotalTold:
+    """``progress`` less its ``expect``: for a caller that told the bar the total of several evaluations itself
+    (each would otherwise add its own units to it again). Computed and stored units pass through as they
+    are."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+
+    def __call__(self, label: str) -> None:
+        self.progress(label)
+
+    def from_store(self, label: str) -> None:
+        getattr(self.progress, "from_store", self.progress)(label)
+
+
 def result_options(options: dict[str, Any]) -> dict[str, Any]:
     """The options that decide a method's result (part of its units' settings)."""
     return {k: v for k, v in options.items() if k not in NOT_RESULT_OPTIONS}

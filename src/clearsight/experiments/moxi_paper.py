@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..errors import MethodError
+from ..evaluation.driver import TotalTold
 from .run import PAPER_SHAPLEY_ROUNDS, Reproduction, runtime_unit, write_text
 
 #: the corruptions of a default run (``--corruptions all`` takes the 12 of clearsight.corruptions)
@@ -39,7 +40,7 @@ def moxi_curves(run: Reproduction) -> dict[str, Any]:
     expect, progress = getattr(run.progress, "expect", None), run.progress
     if expect is not None and progress is not None:
         expect(len(run.photos) * len(run.moxi_methods()) * len(CURVES))
-        progress = lambda label: run.progress(label)  # noqa: E731 (without expect: the total is told)
+        progress = TotalTold(progress)
     joined: dict[str, Any] = {}
     for first in range(0, max(1, len(run.photos)), CURVE_GROUP):
         for curve in CURVES:
