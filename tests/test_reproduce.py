@@ -55,6 +55,22 @@ def runs(photos, tmp_path_factory, deit):
     return make
 
 
+class TallyBar:
+    """A progress callback like the CLI's bar: told each total (``expect``), then one call per report."""
+
+    def __init__(self) -> None:
+        self.calls = self.total = 0
+
+    def __call__(self, label: str) -> None:
+        self.calls += 1
+
+    def from_store(self, label: str) -> None:
+        self.calls += 1
+
+    def expect(self, units: int) -> None:
+        self.total += units
+
+
 def test_every_experiment_of_the_claims_is_reproducible():
     assert {p: tuple(PAPERS[p]) for p in PAPERS} == {p: tuple(EXPERIMENTS[p]) for p in EXPERIMENTS}
 
@@ -68,7 +84,9 @@ def test_each_experiment_writes_its_figure_summary_and_claim_rows(runs, paper, e
         settings = {"train_size": 30000, "epochs": 10, "seed": 0, "model": "SetSumNet-16"}
         run.folder("set-sum").mkdir(parents=True, exist_ok=True)
         shutil.copy(TRAINED_SET_SUM, run.folder("set-sum") / f"set_sum_model-{fingerprint(settings)[:12]}.pt")
+    run.progress = bar = TallyBar()
     reproduce(run, [experiment])
+    assert bar.calls == bar.total > 0, (bar.calls, bar.total)  # the bar was told every report: it ends full
     summary = json.loads((run.folder(experiment) / "summary.json").read_text())
     assert summary["images"] >= 1 and summary["command"] == "test"
     assert summary["figures"] and all(Path(f).is_file() and Path(f).stat().st_size > 0 for f in summary["figures"])

@@ -145,6 +145,7 @@ def cartoonx_qualitative(run: Reproduction) -> dict[str, Any]:
     models = [(run.clf, run.photos)]
     if run.other_clf is not None:
         models.append((run.other_clf, [run.other_clf.prepare(p) for p in run.images]))
+    run.expect(len(models) * limit * 2)
     for clf, photos in models:
         rows = []
         for name, photo in zip(run.names[:limit], photos[:limit]):

@@ -239,6 +239,7 @@ def moxi_class_discriminative(run: Reproduction) -> dict[str, Any]:
     top2 = [int(i) for i in logits.topk(2).indices]
     game = {"patch_size": run.options["patch_size"]} if run.options.get("patch_size") else {}
     heat = {}
+    run.expect(len(top2))
     for cls in top2:
         explanation = build_explainer("moxi", {"mode": "deletion", **game}).explain(run.clf, pair, cls)
         heat[f"{run.clf.class_name(cls)}"] = [np.asarray(explanation.arrays["grid"])]

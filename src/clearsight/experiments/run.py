@@ -138,6 +138,12 @@ class Reproduction:
         asks for a coarser curve: each point is one model pass per method, image and figure)."""
         return int(self.options.get("points", RD_POINTS))
 
+    def expect(self, units: int) -> None:
+        """Tell the progress bar that ``units`` reports of work done outside the evaluation driver follow."""
+        expect = getattr(self.progress, "expect", None)
+        if expect is not None:
+            expect(units)
+
     def report(self, label: str) -> None:
         if self.progress:
             self.progress(label)
