@@ -37,21 +37,6 @@ Progress = Callable[[str], None]
 NOT_RESULT_OPTIONS = ("checkpoint_dir", "progress")
 
 
-class TotalTold:
-    """``progress`` less its ``expect``: for a caller that told the bar the total of several evaluations itself
-    (each would otherwise add its own units to it again). Computed and stored units pass through as they
-    are."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-
-    def __call__(self, label: str) -> None:
-        self.progress(label)
-
-    def from_store(self, label: str) -> None:
-        getattr(self.progress, "from_store", self.progress)(label)
-
-
 def result_options(options: dict[str, Any]) -> dict[str, Any]:
     """The options that decide a method's result (part of its units' settings)."""
     return {k: v for k, v in options.items() if k not in NOT_RESULT_OPTIONS}
@@ -199,8 +184,9 @@ class Evaluation:
 
         ``progress(label)`` is called once per unit, and once per label in ``labels_per_image`` for each
         skipped image, so that a progress bar sized images x units still ends full. A ``progress`` with an
-        ``expect(n)`` method is told first how many calls this run will make (a bar over several evaluations,
-        such as ``clearsight reproduce``'s, grows its total as each one is planned); one with a
+        ``expect(n)`` method is told first that at least ``n`` more calls follow (a bar over several
+        evaluations, such as ``clearsight reproduce``'s, grows its total to cover each one as it is planned, and
+        keeps a larger total its caller announced for all of them); one with a
         ``from_store(label)`` method gets the units that cost nothing (loaded from the store, or a skipped
         image's) there instead, so that its estimate of the time left counts computed units only.
         """

@@ -12,7 +12,6 @@ import numpy as np
 import torch
 
 from ..errors import MethodError
-from ..evaluation.driver import TotalTold
 from .run import PAPER_SHAPLEY_ROUNDS, Reproduction, runtime_unit, write_text
 
 #: the corruptions of a default run (``--corruptions all`` takes the 12 of clearsight.corruptions)
@@ -36,15 +35,13 @@ def moxi_curves(run: Reproduction) -> dict[str, Any]:
     stopped part-way (hours, over sessions) leaves every curve of its first photos stored, which a smaller
     ``--limit`` turns into a complete result, rather than insertion for all photos and deletion for none."""
     folder, summary = run.folder("curves"), {}
-    # the bar's total is every group's units from the start (one per photo, method and curve), not group by group
-    expect, progress = getattr(run.progress, "expect", None), run.progress
-    if expect is not None and progress is not None:
-        expect(len(run.photos) * len(run.moxi_methods()) * len(CURVES))
-        progress = TotalTold(progress)
+    # the bar's total is every group's units from the start (one per photo, method and curve); each group's
+    # evaluation then finds it covered (``expect`` means "at least this many more")
+    run.expect(len(run.photos) * len(run.moxi_methods()) * len(CURVES))
     joined: dict[str, Any] = {}
     for first in range(0, max(1, len(run.photos)), CURVE_GROUP):
         for curve in CURVES:
-            part = run.curves(curve, first=first, limit=first + CURVE_GROUP, progress=progress)
+            part = run.curves(curve, first=first, limit=first + CURVE_GROUP)
             joined[curve] = joined[curve].extend(part) if curve in joined else part
     for curve in CURVES:
         results = joined[curve]

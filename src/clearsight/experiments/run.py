@@ -139,7 +139,8 @@ class Reproduction:
         return int(self.options.get("points", RD_POINTS))
 
     def expect(self, units: int) -> None:
-        """Tell the progress bar that ``units`` reports of work done outside the evaluation driver follow."""
+        """Tell the progress bar that at least ``units`` more reports follow (the evaluation driver's protocol:
+        work done outside the driver, or the total of several evaluations announced at once)."""
         expect = getattr(self.progress, "expect", None)
         if expect is not None:
             expect(units)
@@ -159,16 +160,16 @@ class Reproduction:
         return {"shapley": shapley}
 
     def curves(self, curve: str, methods: Sequence[str] | None = None, limit: int | None = None,
-               absence: Any = None, first: int = 0, progress: Any = None):
-        """``curve`` of each method over photos ``first`` up to ``limit`` (default: to the last), reported to
-        ``progress`` (default: the run's)."""
+               absence: Any = None, first: int = 0):
+        """``curve`` of each method over photos ``first`` up to ``limit`` (default: to the last), reported to the
+        run's progress bar."""
         from ..evaluation import evaluate_curves
 
         chosen = slice(first, len(self.photos) if limit is None else limit)
         return evaluate_curves(self.work_model(), self.photos[chosen], self.targets[chosen], list(methods or
                                self.moxi_methods()), curve, names=self.names[chosen], absence=absence,
                                method_options=self.method_options(), patch_size=self.options.get("patch_size"),
-                               progress=progress or self.progress, store=self.store, engine=self.engine)
+                               progress=self.progress, store=self.store, engine=self.engine)
 
 
 def runtime_unit(clf, image: torch.Tensor, target: int, options: dict[str, Any]) -> dict[str, np.ndarray]:
