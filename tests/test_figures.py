@@ -254,6 +254,24 @@ def test_titles_count_in_the_right_number(tmp_path, monkeypatch):
     values = {"cartoonx": (np.ones(2), np.zeros(2))}
     for images in (1, 10):
         curves.save_lambda_sweep_figure([4.0, 8.0], values, values, tmp_path / "sweep.png", images=images)
-    assert titles == ["lambda sweep, 1 image", "lambda sweep, 10 images"]
+    assert [t.split(" (")[0] for t in titles] == ["lambda sweep, 1 image", "lambda sweep, 10 images"]
     assert [counted(0, "photo"), counted(1, "patch", "patches"), counted(3, "patch", "patches")] == \
         ["0 photos", "1 patch", "3 patches"]
+
+
+def test_lambda_sweep_bars_stay_at_or_above_zero(tmp_path, monkeypatch):
+    """Distortion and non-sparsity are never negative: where the std over photos exceeds the mean (one collapsed
+    mask among few photos) the bar stops at 0 instead of drawing impossible values; its upper half is the std."""
+    import clearsight.viz.curves as curves
+
+    figures = []
+    monkeypatch.setattr(curves, "save_figure", lambda fig, path, **_: figures.append(fig))
+    values = {"pixel-rde": (np.array([0.04, 0.27]), np.array([0.02, 0.29]))}
+    curves.save_lambda_sweep_figure([4.0, 64.0], values, values, tmp_path / "sweep.png", images=8)
+    for ax in figures[0].axes:
+        bars = [seg for c in ax.collections for seg in c.get_segments()]
+        lows = sorted(min(seg[:, 1]) for seg in bars)
+        highs = sorted(max(seg[:, 1]) for seg in bars)
+        assert lows == pytest.approx([0.0, 0.02])  # 0.27 - 0.29 cut at 0; 0.04 - 0.02 kept
+        assert highs == pytest.approx([0.06, 0.56])
+        assert ax.get_ylim()[0] == 0

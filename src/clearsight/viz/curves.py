@@ -46,17 +46,23 @@ def save_lambda_sweep_figure(lambdas: list[float], distortion: Mapping[str, tupl
                              sparsity: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | os.PathLike,
                              images: int | None = None, dpi: int = DEFAULT_DPI, format: str | None = None) -> Path:
     """Distortion and non-sparsity (mean +- std over images) against lambda_k on a log2 axis, one line per
-    method: the reproduction's Fig. 3 right."""
+    method: the reproduction's Fig. 3 right. Neither quantity can be negative, so a bar's lower half stops at 0:
+    over a few photos one collapsed mask makes the std larger than the mean, and a bar below 0 would draw values
+    no photo can have."""
     fig = new_figure(9.5, 4.0)
     axes = fig.subplots(1, 2)
     for ax, (quantity, values) in zip(axes, (("distortion (l2 of softmax)", distortion),
                                              ("non-sparsity ||s||_1 / k", sparsity))):
         for name, (mean, std) in values.items():
-            ax.errorbar(lambdas, mean, yerr=std, marker="o", ms=4, capsize=3, lw=1.4, label=name)
+            mean, std = np.asarray(mean, dtype=float), np.asarray(std, dtype=float)
+            ax.errorbar(lambdas, mean, yerr=[np.minimum(std, np.maximum(mean, 0.0)), std], marker="o", ms=4,
+                        capsize=3, lw=1.4, label=name)
         ax.set_xscale("log", base=2)
         ax.set_xlabel("lambda_k")
         ax.set_ylabel(quantity)
+        ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(f"lambda sweep{'' if images is None else ', ' + counted(images, 'image')}", fontsize=10)
+    over = "" if images is None else ", " + counted(images, "image")
+    fig.suptitle(f"lambda sweep{over} (mean, bars: std over images, cut at 0)", fontsize=10)
     return save_figure(fig, path, dpi=dpi, format=format)
