@@ -254,7 +254,8 @@ def test_titles_count_in_the_right_number(tmp_path, monkeypatch):
     values = {"cartoonx": (np.ones(2), np.zeros(2))}
     for images in (1, 10):
         curves.save_lambda_sweep_figure([4.0, 8.0], values, values, tmp_path / "sweep.png", images=images)
-    assert [t.split(" (")[0] for t in titles] == ["lambda sweep, 1 image", "lambda sweep, 10 images"]
+    bars = " (mean, bars: std over images, cut at 0)"
+    assert titles == ["lambda sweep, 1 image" + bars, "lambda sweep, 10 images" + bars]
     assert [counted(0, "photo"), counted(1, "patch", "patches"), counted(3, "patch", "patches")] == \
         ["0 photos", "1 patch", "3 patches"]
 
